@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from loomworks import views
+
+admin.site.site_header = "Loomworks admin"
+admin.site.site_title = "Loomworks admin"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "sign-in/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("people/", include("loomworks.people_urls")),
+    path("stock/", include("stock.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,40 @@
+// Loomworks: small behaviours that make the bench tablet forgiving. No inline scripts (CSP).
+(function () {
+  "use strict";
+
+  // A double tap must not submit a form twice: disable its submit buttons once it is sent.
+  // The server also refuses duplicates (idempotency keys); this only spares the round trip.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || form.hasAttribute("data-allow-resubmit")) return;
+    if (form.dataset.submitted === "1") {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitted = "1";
+    window.setTimeout(function () {
+      form.querySelectorAll("button[type=submit], input[type=submit]").forEach(function (b) {
+        b.disabled = true;
+      });
+    }, 0);
+  });
+
+  // Returning with the back button re-enables forms that were sent.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitted]").forEach(function (form) {
+      delete form.dataset.submitted;
+      form.querySelectorAll("button[type=submit], input[type=submit]").forEach(function (b) {
+        b.disabled = false;
+      });
+    });
+  });
+
+  // Confirmation prompts without inline JavaScript: <button data-confirm="Reverse this posting?">.
+  document.addEventListener("click", function (event) {
+    var el = event.target.closest("[data-confirm]");
+    if (el && !window.confirm(el.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+})();
