@@ -35,7 +35,8 @@ def main() -> int:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(
             f"No PostgreSQL answers at {url} ({first}). Start one with "
-            "`docker compose up -d db` (then DATABASE_URL=postgres://loomworks:loomworks@127.0.0.1:5432/loomworks) "
+            "`docker compose up -d db` (then "
+            "DATABASE_URL=postgres://loomworks:loomworks@127.0.0.1:5432/loomworks) "
             "or your distribution's service (sudo pg_ctlcluster 15 main start)."
         )
         return 1

@@ -1,7 +1,9 @@
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -22,3 +24,19 @@ def healthz(request):
 
 def dashboard(request):
     return render(request, "loomworks/dashboard.html", {})
+
+
+def admin_sign_in(request):
+    """The admin's own login page, replaced: people sign in once, on the throttled sign-in page.
+
+    Anonymous visitors never get here (LoginRequiredMiddleware sends them to sign in first).
+    Owners (staff) go on to the admin; anyone else is not allowed in.
+    """
+    if not request.user.is_staff:
+        raise PermissionDenied
+    target = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "admin:index"
+    return redirect(target)
