@@ -58,7 +58,7 @@ def people_list(request):
 
 @can_manage_people
 def person_add(request):
-    form = PersonCreateForm(request.POST or None)
+    form = PersonCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

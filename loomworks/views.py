@@ -1,8 +1,10 @@
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -26,17 +28,20 @@ def dashboard(request):
     return render(request, "loomworks/dashboard.html", {})
 
 
+@login_not_required
 def admin_sign_in(request):
     """The admin's own login page, replaced: people sign in once, on the throttled sign-in page.
 
-    Anonymous visitors never get here (LoginRequiredMiddleware sends them to sign in first).
-    Owners (staff) go on to the admin; anyone else is not allowed in.
+    Anonymous visitors go to sign in, then on to the admin page they asked for. Owners (staff)
+    go straight on; anyone else signed in is not allowed in.
     """
-    if not request.user.is_staff:
-        raise PermissionDenied
     target = request.GET.get("next", "")
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        target = "admin:index"
+        target = reverse("admin:index")
+    if not request.user.is_authenticated:
+        return redirect_to_login(target)
+    if not request.user.is_staff:
+        raise PermissionDenied
     return redirect(target)
