@@ -107,3 +107,34 @@ def test_the_app_refuses_to_start_without_a_secret_key_when_debug_is_off():
     result = _settings_in_a_fresh_process({}, "settings.SECRET_KEY")
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_env_example_lists_every_setting_that_settings_py_reads():
+    import re
+
+    read = set(re.findall(r'env_\w+\("([A-Z_]+)"', (ROOT / "loomworks/settings.py").read_text()))
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#?([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert read, "no env_* calls found in settings.py"
+    assert read - listed == set(), f"missing from .env.example: {sorted(read - listed)}"
+
+
+def test_the_deployment_check_passes_with_production_values():
+    env = {
+        "SECRET_KEY": "k3v9-Qz!x7Lw2@pR8s^Tn5&yM1uB6cE4hJ0dF*gA-oI_=+Z(VbN)",
+        "ALLOWED_HOSTS": "example.com",
+        "CSRF_TRUSTED_ORIGINS": "https://example.com",
+        "DEBUG": "0",
+    }
+    skip = {"DATABASE_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}  # the last: set by conftest
+    base = {k: v for k, v in os.environ.items() if k not in skip}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
