@@ -20,7 +20,8 @@ ALL = "__all__"
 VIEW_APPS = ("stock", "materials", "recipes", "batches")
 
 MAKER_PERMISSIONS = {
-    "stock.add_posting",
+    "stock.add_posting",  # adjust, count, transfer
+    "stock.quarantine_lot",
 }
 
 ROLE_DESCRIPTIONS = {

@@ -1,3 +1,21 @@
+from django.urls import path
+
+from stock import views
+
 app_name = "stock"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.on_hand, name="on-hand"),
+    path("lots/<int:pk>/", views.lot_detail, name="lot"),
+    path("lots/<int:pk>/quarantine/", views.lot_quarantine, name="lot-quarantine"),
+    path("postings/", views.posting_list, name="postings"),
+    path("postings/<int:pk>/", views.posting_detail, name="posting"),
+    path("postings/<int:pk>/reverse/", views.posting_reverse, name="posting-reverse"),
+    path("adjust/", views.adjustment_new, name="adjust"),
+    path("count/", views.count_new, name="count"),
+    path("transfer/", views.transfer_new, name="transfer"),
+    path("locations/", views.location_list, name="locations"),
+    path("locations/new/", views.location_edit, name="location-new"),
+    path("locations/<int:pk>/edit/", views.location_edit, name="location-edit"),
+    path("locations/<int:pk>/archive/", views.location_archive, name="location-archive"),
+]

@@ -33,4 +33,7 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 user.groups.set([Group.objects.get(name=role.value)])
+        from stock.demo import seed as seed_stock
+
+        seed_stock(user=User.objects.get(username="owner"))
         self.stdout.write(self.style.SUCCESS("Demo workshop ready."))

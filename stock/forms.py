@@ -1,0 +1,248 @@
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from stock.models import QUANTITY, Item, Location, Lot, PostingKind, Reason
+from stock.selectors import lots_for_item
+from stock.units import Unit, compatible_units, convert, plain
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class QuantityField(forms.DecimalField):
+    """A positive quantity as typed on a tablet: a decimal keypad, at most 6 decimals."""
+
+    def __init__(self, *, allow_zero=False, **kwargs):
+        kwargs.setdefault("max_digits", QUANTITY["max_digits"])
+        kwargs.setdefault("decimal_places", QUANTITY["decimal_places"])
+        kwargs.setdefault("min_value", Decimal(0) if allow_zero else None)
+        kwargs.setdefault(
+            "widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+        )
+        super().__init__(**kwargs)
+        self.allow_zero = allow_zero
+        self.error_messages["invalid"] = "Enter a number, like 250 or 1.5."
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = value.strip().replace(" ", "")
+            if value.count(",") == 1 and "." not in value:
+                value = value.replace(",", ".")
+        return super().to_python(value)
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not self.allow_zero and value <= 0:
+            raise ValidationError("Enter a quantity above zero.", code="not_positive")
+
+
+class IdempotentForm(forms.Form):
+    """Carries a key made when the form is first shown: a double tap posts once."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["idempotency_key"].initial = new_key()
+
+
+def lot_label(balance) -> str:
+    lot = balance.lot
+    parts = [lot.code, f"{plain(balance.quantity)} {lot.item.unit} at {balance.location.name}"]
+    if lot.expiry_date:
+        parts.append(f"expires {lot.expiry_date:%d %b %Y}")
+    if lot.quarantined:
+        parts.append("quarantined")
+    return " · ".join(parts)
+
+
+class AdjustmentForm(IdempotentForm):
+    DIRECTIONS = [("out", "Take out"), ("in", "Put in")]
+
+    item = forms.ModelChoiceField(
+        queryset=Item.objects.filter(archived=False), empty_label="Choose an item…"
+    )
+    location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(archived=False), empty_label="Choose a location…"
+    )
+    direction = forms.ChoiceField(choices=DIRECTIONS, widget=forms.RadioSelect, initial="out")
+    quantity = QuantityField()
+    unit = forms.ChoiceField(choices=Unit.choices)
+    lot = forms.ModelChoiceField(
+        queryset=Lot.objects.none(),
+        required=False,
+        empty_label="First expiry first (automatic)",
+        help_text="Lot-tracked items need a lot.",
+        error_messages={"invalid_choice": "Choose a lot of this item."},
+    )
+    lot_code = forms.CharField(
+        max_length=64,
+        required=False,
+        label="New lot code",
+        help_text="Putting in: leave the lot empty and give a code to start a new lot.",
+    )
+    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *Reason.choices])
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        item = self._chosen("item", Item)
+        location = self._chosen("location", Location)
+        self.item_obj = item
+        if item is not None:
+            # Offer the compatible units; any unit validates, so a wrong one gets a clear message.
+            self.fields["unit"].widget.choices = [(u, u) for u in compatible_units(item.unit)]
+            self.fields["unit"].initial = item.unit
+            balances = list(lots_for_item(item, location))
+            self.fields["lot"].queryset = Lot.objects.filter(item=item)
+            self.fields["lot"].choices = [("", self.fields["lot"].empty_label)] + [
+                (b.lot_id, lot_label(b)) for b in balances
+            ]
+            if item.lot_tracked:
+                self.fields["lot"].empty_label = None
+                suggestion = next((b for b in balances if not b.lot.quarantined), None)
+                if suggestion is not None:
+                    self.fields["lot"].initial = suggestion.lot_id
+
+    def _chosen(self, name, model):
+        raw = self.data.get(name) if self.is_bound else self.initial.get(name)
+        if isinstance(raw, model):
+            return raw
+        try:
+            return model.objects.filter(archived=False).get(pk=int(raw))
+        except (TypeError, ValueError, model.DoesNotExist):
+            return None
+
+    def clean(self):
+        data = super().clean()
+        item, lot = data.get("item"), data.get("lot")
+        if item is None or data.get("quantity") is None:
+            return data
+        if lot is not None and lot.item_id != item.pk:
+            self.add_error("lot", f"Lot {lot.code} belongs to {lot.item}, not {item}.")
+        unit = data.get("unit") or item.unit
+        try:
+            data["converted"] = convert(data["quantity"], unit, item.unit, item_name=item.name)
+        except ValidationError as exc:
+            self.add_error("unit", exc)
+            return data
+        going_out = data.get("direction") == "out"
+        if item.lot_tracked and lot is None and going_out:
+            self.add_error("lot", f"{item.name} is lot-tracked: choose which lot.")
+        if item.lot_tracked and lot is None and not going_out and not data.get("lot_code"):
+            self.add_error("lot_code", f"{item.name} is lot-tracked: choose a lot or give a code.")
+        return data
+
+    def signed_quantity(self) -> Decimal:
+        q = self.cleaned_data["converted"]
+        return -q if self.cleaned_data["direction"] == "out" else q
+
+
+class LocationForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=200, required=False)
+
+
+class ChooseLocationForm(forms.Form):
+    location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(archived=False), empty_label="Choose a location…"
+    )
+    item = forms.ModelChoiceField(
+        queryset=Item.objects.filter(archived=False),
+        required=False,
+        empty_label="All items",
+        label="Only this item",
+    )
+
+
+class LotQuantitiesForm(IdempotentForm):
+    """One optional quantity per balance row: blank means "not this one"."""
+
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args, balances, allow_zero, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.balances = list(balances)
+        for b in self.balances:
+            self.fields[f"q-{b.pk}"] = QuantityField(
+                required=False, allow_zero=allow_zero, label=b.lot.code
+            )
+
+    def rows(self):
+        """(balance, bound field) pairs for the template."""
+        return [(b, self[f"q-{b.pk}"]) for b in self.balances]
+
+    def entered(self) -> list[tuple]:
+        """(balance, quantity) for every row that has one."""
+        return [
+            (b, self.cleaned_data[f"q-{b.pk}"])
+            for b in self.balances
+            if self.cleaned_data.get(f"q-{b.pk}") is not None
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and not self.entered():
+            raise ValidationError("Enter at least one quantity.", code="empty")
+        return data
+
+
+class TransferForm(LotQuantitiesForm):
+    to_location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(archived=False),
+        empty_label="Choose where it goes…",
+        label="Move to",
+    )
+
+    def __init__(self, *args, from_location, **kwargs):
+        super().__init__(*args, allow_zero=False, **kwargs)
+        self.fields["to_location"].queryset = Location.objects.filter(archived=False).exclude(
+            pk=from_location.pk
+        )
+        self.from_location = from_location
+
+    def clean(self):
+        data = super().clean()
+        for b, q in self.entered():
+            if q > b.quantity:
+                self.add_error(
+                    f"q-{b.pk}",
+                    f"Only {plain(b.quantity)} {b.lot.item.unit} of lot {b.lot.code} is here.",
+                )
+        return data
+
+
+class ReverseForm(IdempotentForm):
+    note = forms.CharField(
+        label="Why reverse it?", widget=forms.Textarea(attrs={"rows": 2}), max_length=1000
+    )
+
+
+class QuarantineForm(forms.Form):
+    note = forms.CharField(max_length=200, required=False, label="Why?")
+
+
+class OnHandFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    location = forms.ModelChoiceField(
+        queryset=Location.objects.all(), required=False, empty_label="All locations"
+    )
+    kind = forms.ChoiceField(choices=[("", "All kinds")], required=False)
+    expiring_within = forms.IntegerField(
+        required=False, min_value=0, max_value=3650, label="Expiring within (days)"
+    )
+    in_stock_only = forms.BooleanField(required=False, label="In stock only")
+
+    def __init__(self, *args, **kwargs):
+        from stock.models import ItemKind
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", "All kinds"), *ItemKind.choices]
+
+
+class PostingFilterForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("", "All kinds"), *PostingKind.choices], required=False)

@@ -1,0 +1,232 @@
+"""Reads that several stock pages share. Each runs a fixed number of queries per page."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.paginator import Paginator
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from stock.models import Balance, Item, Location, Lot, Movement, Posting
+
+PAGE_SIZE = 25
+ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
+
+
+@dataclass
+class OnHandFilters:
+    q: str = ""
+    location: Location | None = None
+    kind: str = ""
+    expiring_within: int | None = None
+    in_stock_only: bool = False
+
+
+@dataclass
+class LotRow:
+    lot: Lot
+    location: Location
+    quantity: Decimal
+    value: Decimal
+    expired: bool
+    expiring_soon: bool
+
+
+@dataclass
+class ItemRow:
+    item: Item
+    on_hand: Decimal
+    value: Decimal
+    next_expiry: date | None
+    rows: list[LotRow] = field(default_factory=list)
+
+
+def _balance_filter(filters: OnHandFilters, today: date, prefix: str = "") -> Q:
+    condition = Q(**{f"{prefix}quantity__gt": 0})
+    if filters.location is not None:
+        condition &= Q(**{f"{prefix}location": filters.location})
+    if filters.expiring_within is not None:
+        condition &= Q(
+            **{f"{prefix}lot__expiry_date__lte": today + timedelta(days=filters.expiring_within)}
+        )
+    return condition
+
+
+def stock_on_hand(filters: OnHandFilters, page_number=1):
+    """A page of items with totals, and for each its lots with quantity at each location."""
+    today = timezone.localdate()
+    held = _balance_filter(filters, today, prefix="lots__balances__")
+    items = Item.objects.filter(archived=False)
+    if filters.q:
+        items = items.filter(Q(name__icontains=filters.q) | Q(sku__icontains=filters.q))
+    if filters.kind:
+        items = items.filter(kind=filters.kind)
+    items = items.annotate(
+        on_hand=Coalesce(Sum("lots__balances__quantity", filter=held), ZERO),
+        value=Coalesce(
+            Sum(
+                ExpressionWrapper(
+                    F("lots__balances__quantity") * F("lots__unit_cost"),
+                    output_field=DecimalField(max_digits=30, decimal_places=6),
+                ),
+                filter=held,
+            ),
+            ZERO,
+        ),
+        next_expiry=Min("lots__expiry_date", filter=held),
+    ).order_by("name", "sku")
+    if filters.in_stock_only or filters.location is not None or filters.expiring_within is not None:
+        items = items.filter(on_hand__gt=0)
+    page = Paginator(items, PAGE_SIZE).get_page(page_number)
+
+    rows = {item.pk: ItemRow(item, item.on_hand, item.value, item.next_expiry) for item in page}
+    balances = (
+        Balance.objects.filter(_balance_filter(filters, today), lot__item__in=list(rows))
+        .select_related("lot", "location")
+        .order_by("lot__item", F("lot__expiry_date").asc(nulls_last=True), "lot__received_on")
+    )
+    soon = today + timedelta(days=30)
+    for b in balances:
+        expiry = b.lot.expiry_date
+        rows[b.lot.item_id].rows.append(
+            LotRow(
+                lot=b.lot,
+                location=b.location,
+                quantity=b.quantity,
+                value=b.quantity * b.lot.unit_cost,
+                expired=expiry is not None and expiry < today,
+                expiring_soon=expiry is not None and today <= expiry <= soon,
+            )
+        )
+    return page, list(rows.values())
+
+
+def lot_with_balances(pk: int) -> Lot:
+    lot = Lot.objects.select_related("item", "created_by_posting__created_by").get(pk=pk)
+    lot.balance_rows = list(
+        lot.balances.filter(quantity__gt=0).select_related("location").order_by("location__name")
+    )
+    lot.on_hand = sum((b.quantity for b in lot.balance_rows), Decimal(0))
+    return lot
+
+
+def lot_movements(lot: Lot, page_number=1):
+    """The lot's movements, newest first, each with the lot's running total after it."""
+    movements = (
+        Movement.objects.filter(lot=lot)
+        .select_related("posting__created_by", "location")
+        .annotate(
+            running=Window(
+                Sum("quantity"), order_by=[F("posting__created_at").asc(), F("id").asc()]
+            )
+        )
+        .order_by("-posting__created_at", "-id")
+    )
+    return Paginator(movements, PAGE_SIZE).get_page(page_number)
+
+
+def postings(kind: str = "", page_number=1):
+    qs = (
+        Posting.objects.select_related("created_by")
+        .annotate(lines=Count("movements"))
+        .order_by("-created_at", "-id")
+    )
+    if kind:
+        qs = qs.filter(kind=kind)
+    return Paginator(qs, PAGE_SIZE).get_page(page_number)
+
+
+def posting_with_lines(pk: int) -> Posting:
+    posting = Posting.objects.select_related("created_by", "reverses", "reversed_by").get(pk=pk)
+    posting.lines = list(posting.movements.select_related("lot__item", "location").order_by("id"))
+    for m in posting.lines:
+        m.value = m.quantity * m.unit_cost
+    posting.total_value = sum((m.value for m in posting.lines), Decimal(0))
+    return posting
+
+
+def locations_with_stock():
+    """Every location with how many lots it holds and their value."""
+    value = (
+        Balance.objects.filter(location=OuterRef("pk"), quantity__gt=0)
+        .order_by()
+        .values("location")
+        .annotate(
+            v=Sum(
+                ExpressionWrapper(
+                    F("quantity") * F("lot__unit_cost"),
+                    output_field=DecimalField(max_digits=30, decimal_places=6),
+                )
+            )
+        )
+        .values("v")
+    )
+    return Location.objects.annotate(
+        lots_held=Count("balances", filter=Q(balances__quantity__gt=0)),
+        value=Coalesce(Subquery(value), ZERO),
+    ).order_by("archived", "name")
+
+
+def lots_at(location: Location, *, item: Item | None = None, include_empty: bool = False):
+    """Balances at a location with their lots and items: what a count or transfer lists."""
+    balances = Balance.objects.filter(location=location).select_related("lot__item")
+    if not include_empty:
+        balances = balances.filter(quantity__gt=0)
+    if item is not None:
+        balances = balances.filter(lot__item=item)
+    return balances.order_by(
+        "lot__item__name", F("lot__expiry_date").asc(nulls_last=True), "lot__code"
+    )
+
+
+def lots_for_item(item: Item, location: Location | None = None):
+    """Lots of an item that hold stock (at a location), first expiry first: the suggestion
+    a form pre-fills is the first usable one."""
+    balances = Balance.objects.filter(lot__item=item, quantity__gt=0).select_related(
+        "lot", "location"
+    )
+    if location is not None:
+        balances = balances.filter(location=location)
+    return balances.order_by(
+        F("lot__expiry_date").asc(nulls_last=True), "lot__received_on", "lot__id"
+    )
+
+
+def stock_totals() -> dict:
+    """A few numbers for the dashboard."""
+    today = timezone.localdate()
+    held = Balance.objects.filter(quantity__gt=0)
+    value = held.aggregate(
+        v=Sum(
+            ExpressionWrapper(
+                F("quantity") * F("lot__unit_cost"),
+                output_field=DecimalField(max_digits=30, decimal_places=6),
+            )
+        )
+    )["v"] or Decimal(0)
+    return {
+        "items_in_stock": held.values("lot__item").distinct().count(),
+        "value": value,
+        "expired_lots": held.filter(lot__expiry_date__lt=today).values("lot").distinct().count(),
+        "expiring_lots": held.filter(
+            lot__expiry_date__gte=today, lot__expiry_date__lte=today + timedelta(days=30)
+        )
+        .values("lot")
+        .distinct()
+        .count(),
+        "locations": Location.objects.filter(archived=False).count(),
+    }

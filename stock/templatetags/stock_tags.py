@@ -1,0 +1,67 @@
+"""Display filters for quantities and money: sensible precision, no float on the way."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django import template
+from django.conf import settings
+
+from stock.units import plain
+
+register = template.Library()
+
+
+def _grouped(value: Decimal, places: int) -> str:
+    return f"{value:,.{places}f}"
+
+
+@register.filter
+def qty(value):
+    """A quantity with up to 3 decimals and thousands grouping: 4,535.924 / 12 / 0.5."""
+    if value in (None, ""):
+        return "—"
+    try:
+        value = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return value
+    rounded = plain(value.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+    exponent = rounded.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return _grouped(rounded, places)
+
+
+@register.filter
+def signed_qty(value):
+    text = qty(value)
+    return f"+{text}" if value is not None and Decimal(value) > 0 else text
+
+
+@register.filter
+def money(value):
+    """An amount in the workshop's currency, to the cent."""
+    if value in (None, ""):
+        return "—"
+    amount = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{settings.CURRENCY} {_grouped(amount, 2)}"
+
+
+@register.filter
+def unit_cost(value):
+    """A unit cost keeps up to 4 significant decimals: wax costs 0.0042 per gram."""
+    if value in (None, ""):
+        return "—"
+    value = Decimal(value)
+    places = 2 if value >= 1 or value == 0 else 4
+    if value and value < Decimal("0.0001"):
+        places = 6
+    rounded = plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    exponent = rounded.as_tuple().exponent
+    shown = max(2, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
+    return f"{settings.CURRENCY} {_grouped(rounded, shown)}"
+
+
+@register.filter
+def person(user):
+    """Who made a posting: their name, or "system" for seeds and imports."""
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.get_username()
