@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 DEMO_PASSWORD ?= loomworks-demo
-TEST_DATABASE_URL ?= postgres:///loomworks
+# The tests run on PostgreSQL: TEST_DATABASE_URL, else a postgres DATABASE_URL, else the local socket.
+TEST_DATABASE_URL ?= $(if $(filter postgres%,$(DATABASE_URL)),$(DATABASE_URL),postgres:///loomworks)
 
 .PHONY: run test lint format bench check-ledger clean
 
