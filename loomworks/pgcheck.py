@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 
 
-def main() -> int:
-    url = os.environ.get("DATABASE_URL", "postgres:///loomworks")
+def maintenance_connection(url: str) -> psycopg.Connection:
+    """An autocommit connection to the server's `postgres` database, for CREATE/DROP DATABASE."""
     cfg = dj_database_url.parse(url)
     params = {
         "dbname": "postgres",
@@ -22,9 +22,14 @@ def main() -> int:
         "port": cfg.get("PORT") or None,
         "connect_timeout": 5,
     }
-    params = {k: v for k, v in params.items() if v is not None}
+    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
+
+
+def main() -> int:
+    url = os.environ.get("DATABASE_URL", "postgres:///loomworks")
+    cfg = dj_database_url.parse(url)
     try:
-        with psycopg.connect(**params, autocommit=True) as conn:
+        with maintenance_connection(url) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]
             ).fetchone()

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -149,6 +149,7 @@ def posting_create(
     existing = _posting_for_key(idempotency_key, kind)
     if existing is not None:
         return existing
+    lines = _with_items_loaded(lines)
     _check_lines(kind, lines)
     try:
         return _with_retries(
@@ -195,6 +196,19 @@ def _with_retries(write):
             logger.info("posting retried after %s (attempt %s)", sqlstate, attempt)
             time.sleep(random.uniform(0.01, 0.05) * attempt)
     raise AssertionError("unreachable")
+
+
+def _with_items_loaded(lines: list[Line]) -> list[Line]:
+    """Lines whose lots know their items, fetched in one query rather than one per line."""
+    item_field = Lot._meta.get_field("item")
+    missing = {line.lot.pk for line in lines if line.lot and not item_field.is_cached(line.lot)}
+    if not missing:
+        return lines
+    loaded = Lot.objects.select_related("item").in_bulk(missing)
+    return [
+        replace(line, lot=loaded[line.lot.pk]) if line.lot and line.lot.pk in loaded else line
+        for line in lines
+    ]
 
 
 def _check_lines(kind: str, lines: list[Line]) -> None:

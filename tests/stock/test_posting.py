@@ -4,6 +4,7 @@ from decimal import Decimal as D
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from stock import services
@@ -406,3 +407,20 @@ def test_lots_are_never_deleted_while_the_ledger_refers_to_them(wax, storage):
     with pytest.raises(Exception):  # noqa: B017 - PROTECT raises ProtectedError
         Lot.objects.filter(pk=w.pk).delete()
     assert Lot.objects.filter(pk=w.pk).exists()
+
+
+def test_a_posting_needs_as_many_statements_for_twenty_lines_as_for_one(storage):
+    lots = [receive(ItemFactory(), storage, "100") for _ in range(20)]
+    lots = list(Lot.objects.filter(pk__in=[lot.pk for lot in lots]))  # items not loaded
+
+    def statements(n):
+        with CaptureQueriesContext(connection) as ctx:
+            posting_create(
+                kind=PostingKind.DISPATCH,
+                lines=[Line(location=storage, quantity=D("-1"), lot=lot) for lot in lots[:n]],
+                user=None,
+                idempotency_key=key(),
+            )
+        return len(ctx)
+
+    assert statements(20) == statements(1)
