@@ -22,6 +22,7 @@ VIEW_APPS = ("stock", "materials", "recipes", "batches")
 MAKER_PERMISSIONS = {
     "stock.add_posting",  # adjust, count, transfer
     "stock.quarantine_lot",
+    "materials.add_receipt",  # receive deliveries
 }
 
 ROLE_DESCRIPTIONS = {

@@ -18,6 +18,7 @@ urlpatterns = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("people/", include("loomworks.people_urls")),
     path("stock/", include("stock.urls")),
+    path("materials/", include("materials.urls")),
     path("admin/login/", views.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),
 ]

@@ -139,6 +139,21 @@ def lot_movements(lot: Lot, page_number=1):
     return Paginator(movements, PAGE_SIZE).get_page(page_number)
 
 
+def item_movements(item: Item, page_number=1):
+    """All movements of an item's lots, newest first, each with the item's running total."""
+    movements = (
+        Movement.objects.filter(lot__item=item)
+        .select_related("posting__created_by", "location", "lot")
+        .annotate(
+            running=Window(
+                Sum("quantity"), order_by=[F("posting__created_at").asc(), F("id").asc()]
+            )
+        )
+        .order_by("-posting__created_at", "-id")
+    )
+    return Paginator(movements, PAGE_SIZE).get_page(page_number)
+
+
 def postings(kind: str = "", page_number=1):
     qs = (
         Posting.objects.select_related("created_by")

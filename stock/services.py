@@ -152,7 +152,7 @@ def posting_create(
     lines = _with_items_loaded(lines)
     _check_lines(kind, lines)
     try:
-        return _with_retries(
+        return run_with_retries(
             lambda: _write_posting(
                 kind=kind,
                 lines=lines,
@@ -182,7 +182,10 @@ def _posting_for_key(key: str, kind: str) -> Posting | None:
     return posting
 
 
-def _with_retries(write):
+def run_with_retries(write):
+    """Run `write` (a function that opens its own transaction) again after a deadlock or a
+    serialization failure, a few times, outside any transaction. Services in other apps that
+    write a posting together with rows of their own use it around their whole transaction."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return write()

@@ -3,7 +3,7 @@
 pint does the conversions, in Decimal (never float), so 10 lb is exactly 4535.9237 g.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pint
 from django.core.exceptions import ValidationError
@@ -75,8 +75,12 @@ def compatible_units(unit: str) -> list[str]:
     return [unit] + [u for u in Unit.values if u != unit and are_compatible(u, unit)]
 
 
+PLACES = Decimal("0.000001")  # the ledger keeps six decimal places
+
+
 def convert(quantity: Decimal, from_unit: str, to_unit: str, *, item_name: str = "This item"):
-    """`quantity` in `from_unit`, expressed in `to_unit`, as an exact Decimal."""
+    """`quantity` in `from_unit`, expressed in `to_unit`, as a Decimal rounded to the ledger's
+    six places (1 oz = 28.349523 g): exact factors from pint, no float on the way."""
     if from_unit == to_unit:
         return quantity
     if not are_compatible(from_unit, to_unit):
@@ -85,7 +89,7 @@ def convert(quantity: Decimal, from_unit: str, to_unit: str, *, item_name: str =
             code="incompatible_unit",
         )
     result = _registry.Quantity(quantity, _pint_unit(from_unit)).to(_pint_unit(to_unit)).magnitude
-    return plain(Decimal(result))
+    return plain(Decimal(result).quantize(PLACES, rounding=ROUND_HALF_UP))
 
 
 def plain(value: Decimal) -> Decimal:

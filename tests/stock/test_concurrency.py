@@ -1,6 +1,5 @@
 """Real transactions, real threads, real PostgreSQL: the ledger holds under contention."""
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 
@@ -12,31 +11,9 @@ from stock import services
 from stock.checks import ledger_violations
 from stock.models import Balance, Posting, PostingKind
 from tests.stock.factories import ItemFactory, LocationFactory, draw, key, receive
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_together(n_threads, work):
-    """Run work(i) in n threads that start at the same moment; return results or exceptions."""
-    barrier = threading.Barrier(n_threads)
-    results = [None] * n_threads
-
-    def runner(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted by the test
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 def test_concurrent_draws_on_one_lot_succeed_exactly_as_far_as_stock_goes():

@@ -33,7 +33,11 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 user.groups.set([Group.objects.get(name=role.value)])
-        from stock.demo import seed as seed_stock
+        from materials import demo as materials_demo
+        from stock import demo as stock_demo
 
-        seed_stock(user=User.objects.get(username="owner"))
+        owner = User.objects.get(username="owner")
+        stock_demo.seed_locations()
+        materials_demo.seed(user=owner)
+        stock_demo.seed_movements(user=owner)
         self.stdout.write(self.style.SUCCESS("Demo workshop ready."))

@@ -1,0 +1,151 @@
+"""Reads that the materials pages share, each a fixed number of queries per page."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.paginator import Paginator
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from materials.models import Category, Material, Receipt, Supplier
+
+PAGE_SIZE = 25
+ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
+
+
+class Status:
+    OK = "ok"
+    LOW = "low"
+    OUT = "out"
+    CHOICES = [("", "Any status"), (OK, "OK"), (LOW, "Below reorder point"), (OUT, "Out")]
+
+
+@dataclass
+class MaterialFilters:
+    q: str = ""
+    category: object = None
+    supplier: object = None
+    status: str = ""
+    include_archived: bool = False
+
+
+def with_stock(materials):
+    """Annotate materials with on hand, value, next expiry, status and a suggested order."""
+    held = Q(item__lots__balances__quantity__gt=0)
+    materials = materials.annotate(
+        on_hand=Coalesce(Sum("item__lots__balances__quantity", filter=held), ZERO),
+        value=Coalesce(
+            Sum(
+                ExpressionWrapper(
+                    F("item__lots__balances__quantity") * F("item__lots__unit_cost"),
+                    output_field=DecimalField(max_digits=30, decimal_places=6),
+                ),
+                filter=held,
+            ),
+            ZERO,
+        ),
+        next_expiry=Min("item__lots__expiry_date", filter=held),
+    )
+    return materials.annotate(
+        holds_expired=Case(
+            When(next_expiry__lt=timezone.localdate(), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        status=Case(
+            When(on_hand__lte=0, then=Value(Status.OUT)),
+            When(
+                reorder_point__isnull=False, on_hand__lte=F("reorder_point"), then=Value(Status.LOW)
+            ),
+            default=Value(Status.OK),
+            output_field=CharField(),
+        ),
+        suggested=Case(
+            When(reorder_quantity__isnull=False, then=F("reorder_quantity")),
+            default=Greatest(F("reorder_point") * 2 - F("on_hand"), F("reorder_point")),
+            output_field=DecimalField(max_digits=18, decimal_places=6),
+        ),
+    )
+
+
+def material_list(filters: MaterialFilters, page_number=1):
+    materials = Material.objects.select_related("item", "category", "preferred_supplier")
+    if not filters.include_archived:
+        materials = materials.filter(item__archived=False)
+    if filters.q:
+        materials = materials.filter(
+            Q(item__name__icontains=filters.q)
+            | Q(item__sku__icontains=filters.q)
+            | Q(prices__supplier_sku__icontains=filters.q)
+        ).distinct()
+    if filters.category is not None:
+        materials = materials.filter(category=filters.category)
+    if filters.supplier is not None:
+        materials = materials.filter(
+            Q(preferred_supplier=filters.supplier) | Q(prices__supplier=filters.supplier)
+        ).distinct()
+    materials = with_stock(materials)
+    if filters.status:
+        materials = materials.filter(status=filters.status)
+    return Paginator(materials.order_by("item__name", "item__sku"), PAGE_SIZE).get_page(page_number)
+
+
+def material_detail(pk: int) -> Material:
+    material = (
+        with_stock(Material.objects.select_related("item", "category", "preferred_supplier"))
+        .prefetch_related("prices__supplier")
+        .get(pk=pk)
+    )
+    return material
+
+
+def reorder_groups():
+    """Materials at or under their reorder point, grouped by preferred supplier."""
+    due = (
+        with_stock(
+            Material.objects.filter(
+                item__archived=False, reorder_point__isnull=False
+            ).select_related("item", "preferred_supplier")
+        )
+        .filter(on_hand__lte=F("reorder_point"))
+        .order_by(F("preferred_supplier__name").asc(nulls_last=True), "item__name")
+    )
+    groups: dict = {}
+    for material in due:
+        groups.setdefault(material.preferred_supplier, []).append(material)
+    return list(groups.items())
+
+
+def receipts(page_number=1, supplier: Supplier | None = None):
+    qs = Receipt.objects.select_related("supplier", "created_by").annotate(
+        goods=Coalesce(Sum("lines__price"), ZERO)
+    )
+    if supplier is not None:
+        qs = qs.filter(supplier=supplier)
+    return Paginator(qs.order_by("-received_on", "-id"), PAGE_SIZE).get_page(page_number)
+
+
+def receipt_with_lines(pk: int) -> Receipt:
+    receipt = Receipt.objects.select_related("supplier", "created_by", "posting").get(pk=pk)
+    receipt.line_rows = list(receipt.lines.select_related("material__item", "lot", "location"))
+    receipt.goods_total = sum((line.price for line in receipt.line_rows), Decimal(0))
+    receipt.total = receipt.goods_total + receipt.shipping
+    return receipt
+
+
+def categories_with_counts():
+    return Category.objects.annotate(n=Count("materials")).order_by("name")

@@ -1,0 +1,331 @@
+"""Writes for materials, suppliers and deliveries. Stock changes go through stock.services."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
+from stock.models import Item, ItemKind, Location, PostingKind
+from stock.services import Line, posting_create, run_with_retries
+from stock.units import Unit, convert
+
+SKU_TAKEN = "SKU {sku} is already used by {name}."
+UNIT_LOCKED = "{name} already has stock in {unit}; its unit cannot change."
+NO_RECEIPT_LINES = "Add at least one line: a material and a quantity."
+PRICE_REQUIRED = "{name}: give the line's total price or its unit price."
+PRICE_TWICE = "{name}: give the total price or the unit price, not both."
+NEGATIVE_MONEY = "Prices and shipping cannot be negative."
+
+CENT = Decimal("0.01")
+COST_PLACES = Decimal("0.000001")
+
+
+def _clean_sku(sku: str) -> str:
+    sku = sku.strip()
+    if not sku:
+        raise ValidationError({"sku": "Give the material a SKU."})
+    return sku
+
+
+def material_create(
+    *,
+    sku: str,
+    name: str,
+    unit: str,
+    category: Category | None = None,
+    lot_tracked: bool = False,
+    shelf_life_days: int | None = None,
+    reorder_point: Decimal | None = None,
+    reorder_quantity: Decimal | None = None,
+    preferred_supplier: Supplier | None = None,
+    notes: str = "",
+) -> Material:
+    """A material and its Item in the ledger, together."""
+    sku = _clean_sku(sku)
+    if unit not in Unit.values:
+        raise ValidationError({"unit": f"Unknown unit {unit!r}."})
+    with transaction.atomic():
+        clash = Item.objects.filter(sku__iexact=sku).first()
+        if clash is not None:
+            raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
+        item = Item.objects.create(
+            sku=sku,
+            name=" ".join(name.split()),
+            unit=unit,
+            kind=ItemKind.MATERIAL,
+            lot_tracked=lot_tracked,
+            shelf_life_days=shelf_life_days,
+        )
+        return Material.objects.create(
+            item=item,
+            category=category,
+            reorder_point=reorder_point,
+            reorder_quantity=reorder_quantity,
+            preferred_supplier=preferred_supplier,
+            notes=notes,
+        )
+
+
+@transaction.atomic
+def material_update(
+    *,
+    material: Material,
+    sku: str,
+    name: str,
+    unit: str,
+    category: Category | None,
+    lot_tracked: bool,
+    shelf_life_days: int | None,
+    reorder_point: Decimal | None,
+    reorder_quantity: Decimal | None,
+    preferred_supplier: Supplier | None,
+    notes: str,
+    archived: bool,
+) -> Material:
+    item = Item.objects.select_for_update().get(pk=material.item_id)
+    sku = _clean_sku(sku)
+    clash = Item.objects.filter(sku__iexact=sku).exclude(pk=item.pk).first()
+    if clash is not None:
+        raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
+    if unit != item.unit and item.lots.exists():
+        raise ValidationError({"unit": UNIT_LOCKED.format(name=item.name, unit=item.unit)})
+    item.sku, item.name, item.unit = sku, " ".join(name.split()), unit
+    item.lot_tracked, item.shelf_life_days, item.archived = lot_tracked, shelf_life_days, archived
+    item.save()
+    material.item = item
+    material.category = category
+    material.reorder_point = reorder_point
+    material.reorder_quantity = reorder_quantity
+    material.preferred_supplier = preferred_supplier
+    material.notes = notes
+    material.save()
+    return material
+
+
+def supplier_save(*, supplier: Supplier | None = None, name: str, **fields) -> Supplier:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": "Give the supplier a name."})
+    clash = Supplier.objects.filter(name__iexact=name)
+    if supplier is not None:
+        clash = clash.exclude(pk=supplier.pk)
+    if clash.exists():
+        raise ValidationError({"name": f"There is already a supplier called {name}."})
+    supplier = supplier or Supplier()
+    supplier.name = name
+    for key, value in fields.items():
+        setattr(supplier, key, value.strip() if isinstance(value, str) else value)
+    supplier.save()
+    return supplier
+
+
+def category_save(*, category: Category | None = None, name: str) -> Category:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": "Give the category a name."})
+    clash = Category.objects.filter(name__iexact=name)
+    if category is not None:
+        clash = clash.exclude(pk=category.pk)
+    if clash.exists():
+        raise ValidationError({"name": f"There is already a category called {name}."})
+    category = category or Category()
+    category.name = name
+    category.save()
+    return category
+
+
+def category_delete(*, category: Category) -> None:
+    if category.materials.exists():
+        raise ValidationError(
+            f"{category.name} still has materials: move them to another category first."
+        )
+    category.delete()
+
+
+def supplier_price_save(
+    *, material: Material, supplier: Supplier, supplier_sku: str, last_unit_price: Decimal | None
+) -> SupplierPrice:
+    if last_unit_price is not None and last_unit_price < 0:
+        raise ValidationError(NEGATIVE_MONEY)
+    price, _ = SupplierPrice.objects.update_or_create(
+        material=material,
+        supplier=supplier,
+        defaults={"supplier_sku": supplier_sku.strip(), "last_unit_price": last_unit_price},
+    )
+    return price
+
+
+# Receiving ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptLineInput:
+    """One line of a delivery as typed: a quantity in any compatible unit, and a price."""
+
+    material: Material
+    quantity: Decimal
+    unit: str
+    location: Location
+    price: Decimal | None = None  # what the whole line cost
+    unit_price: Decimal | None = None  # or: the price of one `unit`
+    lot_code: str = ""
+    expiry_date: date | None = None
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    source: ReceiptLineInput
+    quantity: Decimal  # in the material's unit
+    goods: Decimal
+    shipping_share: Decimal
+    unit_cost: Decimal  # landed, per unit of the material
+
+
+def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[PricedLine]:
+    """Convert each line to its material's unit and spread shipping over the lines by value
+    (to the cent, the rounding remainder on the largest line): the landed unit cost."""
+    if shipping < 0:
+        raise ValidationError(NEGATIVE_MONEY)
+    converted = []
+    for line in lines:
+        item = line.material.item
+        if line.price is None and line.unit_price is None:
+            raise ValidationError(PRICE_REQUIRED.format(name=item.name))
+        if line.price is not None and line.unit_price is not None:
+            raise ValidationError(PRICE_TWICE.format(name=item.name))
+        goods = line.price if line.price is not None else line.unit_price * line.quantity
+        if goods < 0:
+            raise ValidationError(NEGATIVE_MONEY)
+        qty = convert(line.quantity, line.unit, item.unit, item_name=item.name)
+        converted.append((line, qty, goods))
+    total = sum((goods for _, _, goods in converted), Decimal(0))
+    weights = [goods if total else Decimal(1) for _, _, goods in converted]
+    weight_total = sum(weights, Decimal(0))
+    shares = [
+        (shipping * w / weight_total).quantize(CENT, ROUND_HALF_UP) if weight_total else Decimal(0)
+        for w in weights
+    ]
+    if shares:
+        largest = max(range(len(shares)), key=lambda i: weights[i])
+        shares[largest] += shipping - sum(shares, Decimal(0))
+    return [
+        PricedLine(
+            source=line,
+            quantity=qty,
+            goods=goods,
+            shipping_share=share,
+            unit_cost=((goods + share) / qty).quantize(COST_PLACES, ROUND_HALF_UP),
+        )
+        for (line, qty, goods), share in zip(converted, shares, strict=True)
+    ]
+
+
+def receipt_create(
+    *,
+    supplier: Supplier,
+    lines: list[ReceiptLineInput],
+    user,
+    idempotency_key: str,
+    reference: str = "",
+    received_on: date | None = None,
+    shipping: Decimal = Decimal(0),
+    notes: str = "",
+) -> Receipt:
+    """One delivery: one receipt posting, a lot per line with its landed unit cost, and the
+    supplier's last prices, in one transaction. The same idempotency key twice: one receipt."""
+    if not lines:
+        raise ValidationError(NO_RECEIPT_LINES)
+    existing = Receipt.objects.filter(posting__idempotency_key=idempotency_key).first()
+    if existing is not None:
+        existing.replayed = True
+        return existing
+    priced = price_lines(lines, shipping)
+    return run_with_retries(
+        lambda: _write_receipt(
+            supplier=supplier,
+            priced=priced,
+            user=user,
+            idempotency_key=idempotency_key,
+            reference=reference.strip(),
+            received_on=received_on,
+            shipping=shipping,
+            notes=notes,
+        )
+    )
+
+
+@transaction.atomic
+def _write_receipt(
+    *, supplier, priced, user, idempotency_key, reference, received_on, shipping, notes
+):
+    posting = posting_create(
+        kind=PostingKind.RECEIPT,
+        lines=[
+            Line(
+                location=p.source.location,
+                quantity=p.quantity,
+                item=p.source.material.item,
+                lot_code=p.source.lot_code,
+                expiry_date=p.source.expiry_date,
+                unit_cost=p.unit_cost,
+            )
+            for p in priced
+        ],
+        user=user,
+        idempotency_key=idempotency_key,
+        reference=f"{supplier.name} {reference}".strip(),
+        note=notes,
+    )
+    if getattr(posting, "replayed", False):  # a concurrent submission of the same form won
+        receipt = Receipt.objects.get(posting=posting)
+        receipt.replayed = True
+        return receipt
+    receipt = Receipt.objects.create(
+        supplier=supplier,
+        reference=reference,
+        received_on=received_on or posting.created_at.date(),
+        shipping=shipping,
+        posting=posting,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        notes=notes,
+    )
+    lots = list(posting.created_lots.order_by("id"))
+    ReceiptLine.objects.bulk_create(
+        [
+            ReceiptLine(
+                receipt=receipt,
+                material=p.source.material,
+                lot=lot,
+                location=p.source.location,
+                entered_quantity=p.source.quantity,
+                entered_unit=p.source.unit,
+                quantity=p.quantity,
+                price=p.goods,
+                shipping_share=p.shipping_share,
+                unit_cost=p.unit_cost,
+            )
+            for p, lot in zip(priced, lots, strict=True)
+        ]
+    )
+    _remember_prices(supplier, priced, receipt.received_on)
+    return receipt
+
+
+def _remember_prices(supplier: Supplier, priced: list[PricedLine], paid_on: date) -> None:
+    """The supplier's last price per unit of each material (goods only, before shipping)."""
+    latest = {p.source.material.pk: p for p in priced if p.quantity}
+    existing = {
+        sp.material_id: sp
+        for sp in SupplierPrice.objects.filter(supplier=supplier, material_id__in=latest)
+    }
+    new, changed = [], []
+    for material_id, p in latest.items():
+        unit_price = (p.goods / p.quantity).quantize(COST_PLACES, ROUND_HALF_UP)
+        sp = existing.get(material_id) or SupplierPrice(material_id=material_id, supplier=supplier)
+        sp.last_unit_price, sp.last_paid_on = unit_price, paid_on
+        (changed if sp.pk else new).append(sp)
+    SupplierPrice.objects.bulk_create(new)
+    SupplierPrice.objects.bulk_update(changed, ["last_unit_price", "last_paid_on"])
