@@ -110,9 +110,7 @@ class SupplierPriceForm(forms.Form):
 
 class ReceiptForm(IdempotentForm):
     supplier = forms.ModelChoiceField(queryset=Supplier.objects.all(), empty_label="Supplier…")
-    reference = forms.CharField(
-        max_length=100, required=False, label="Delivery note / invoice"
-    )
+    reference = forms.CharField(max_length=100, required=False, label="Delivery note / invoice")
     received_on = forms.DateField(widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     location = forms.ModelChoiceField(
         queryset=Location.objects.filter(archived=False),

@@ -11,7 +11,7 @@ def storage(db):
 
 @pytest.fixture
 def supplier(db):
-    return SupplierFactory(name="Wick & Wax Supply Co.")
+    return SupplierFactory(name="Wick and Wax Supply")
 
 
 @pytest.fixture

@@ -331,15 +331,6 @@ def test_check_ledger_passes_on_a_sound_ledger_and_fails_on_drift(wax, storage, 
     assert "Soy wax 464 lot W1" in capsys.readouterr().err
 
 
-def test_seeded_demo_stock_is_sound_and_idempotent():
-    call_command("seed_demo", password="pw-for-tests-only")
-    counts = (Posting.objects.count(), Balance.objects.count())
-    call_command("seed_demo", password="pw-for-tests-only")
-    assert (Posting.objects.count(), Balance.objects.count()) == counts
-    assert counts[0] >= 8
-    call_command("check_ledger")
-
-
 def test_a_lot_is_drawn_to_zero_and_leaves_on_hand(viewer_client, wax, storage):
     lot = receive(wax, storage, "5", code="GONE")
     draw(lot, storage, "5")
