@@ -182,6 +182,13 @@ class BaseReceiptLineFormSet(forms.BaseFormSet):
             raise ValidationError("Add at least one line: a material and a quantity.")
 
 
-ReceiptLineFormSet = forms.formset_factory(
-    ReceiptLineForm, formset=BaseReceiptLineFormSet, extra=0, max_num=60, validate_max=True
-)
+def receipt_line_formset(*args, blank_lines: int = 0, **kwargs):
+    """The delivery's lines; blank lines are extra forms, so leaving them empty is fine."""
+    formset = forms.formset_factory(
+        ReceiptLineForm,
+        formset=BaseReceiptLineFormSet,
+        extra=blank_lines,
+        max_num=60,
+        validate_max=True,
+    )
+    return formset(*args, prefix="lines", **kwargs)

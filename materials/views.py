@@ -16,9 +16,9 @@ from materials.forms import (
     MaterialForm,
     ReceiptForm,
     ReceiptLineForm,
-    ReceiptLineFormSet,
     SupplierForm,
     SupplierPriceForm,
+    receipt_line_formset,
 )
 from materials.models import Category, Material, Supplier
 from stock import selectors as stock_selectors
@@ -144,7 +144,7 @@ def _line_count(request) -> int:
 def receive(request):
     if request.method == "POST":
         form = ReceiptForm(request.POST)
-        lines = ReceiptLineFormSet(request.POST, prefix="lines")
+        lines = receipt_line_formset(request.POST)
         if form.is_valid() and lines.is_valid():
             try:
                 receipt = services.receipt_create(
@@ -169,7 +169,7 @@ def receive(request):
         form = ReceiptForm(
             initial={"received_on": timezone.localdate(), "supplier": request.GET.get("supplier")}
         )
-        lines = ReceiptLineFormSet(prefix="lines", initial=[{}] * _line_count(request))
+        lines = receipt_line_formset(blank_lines=_line_count(request))
     return render(request, "materials/receive.html", {"form": form, "lines": lines})
 
 
@@ -201,9 +201,13 @@ LINE_PREFIX = re.compile(r"^(lines-\d+)-material$")
 @permission_required("materials.add_receipt", raise_exception=True)
 def receive_line_preview(request):
     """htmx: what one line comes to while it is typed: "10 lb = 4,535.924 g at 0.0022 per g"."""
-    prefix = next((m.group(1) for k in request.POST if (m := LINE_PREFIX.match(k))), None)
-    if prefix is None:
-        return HttpResponse("")
+    # The whole form arrives (htmx sends the enclosing form); "line" names the line to preview.
+    prefix = request.POST.get("line", "")
+    if not LINE_PREFIX.match(f"{prefix}-material"):
+        prefix = None
+    needed = ("material", "quantity", "price")
+    if prefix is None or not all(request.POST.get(f"{prefix}-{f}", "").strip() for f in needed):
+        return HttpResponse("")  # nothing to say until the line has a material, quantity, price
     line = ReceiptLineForm(request.POST, prefix=prefix)
     context = {"line": line, "preview": None}
     if line.is_valid():

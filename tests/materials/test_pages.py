@@ -211,6 +211,10 @@ def test_the_line_preview_shows_the_conversion_and_unit_cost(maker_client, soy_w
     response = maker_client.post(
         reverse("materials:receive-line-preview"),
         {
+            "line": "lines-2",
+            "lines-0-material": soy_wax.pk,
+            "lines-0-quantity": "99",
+            "lines-0-price": "1",
             "lines-2-material": soy_wax.pk,
             "lines-2-quantity": "10",
             "lines-2-unit": "lb",
@@ -228,6 +232,7 @@ def test_the_line_preview_explains_a_unit_that_does_not_fit(maker_client, jars):
     response = maker_client.post(
         reverse("materials:receive-line-preview"),
         {
+            "line": "lines-0",
             "lines-0-material": jars.pk,
             "lines-0-quantity": "2",
             "lines-0-unit": "kg",
