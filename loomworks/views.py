@@ -25,7 +25,17 @@ def healthz(request):
 
 
 def dashboard(request):
-    return render(request, "loomworks/dashboard.html", {})
+    """What needs attention today: stock value, what to reorder, what is expiring."""
+    from materials.selectors import dashboard_numbers
+    from stock.selectors import recent_postings, stock_totals
+
+    context = {}
+    if request.user.has_perm("stock.view_balance"):
+        context["stock"] = stock_totals()
+        context["recent"] = recent_postings(limit=6)
+    if request.user.has_perm("materials.view_material"):
+        context["materials"] = dashboard_numbers()
+    return render(request, "loomworks/dashboard.html", context)
 
 
 @login_not_required

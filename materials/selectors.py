@@ -149,3 +149,13 @@ def receipt_with_lines(pk: int) -> Receipt:
 
 def categories_with_counts():
     return Category.objects.annotate(n=Count("materials")).order_by("name")
+
+
+def dashboard_numbers() -> dict:
+    """How many materials there are and how many are low or out, in one query."""
+    counts = with_stock(Material.objects.filter(item__archived=False)).aggregate(
+        total=Count("pk"),
+        low=Count("pk", filter=Q(status=Status.LOW)),
+        out=Count("pk", filter=Q(status=Status.OUT)),
+    )
+    return counts

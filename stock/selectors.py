@@ -245,3 +245,11 @@ def stock_totals() -> dict:
         .count(),
         "locations": Location.objects.filter(archived=False).count(),
     }
+
+
+def recent_postings(limit: int = 10) -> list[Posting]:
+    return list(
+        Posting.objects.select_related("created_by")
+        .annotate(lines=Count("movements"))
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -21,7 +21,7 @@ def test_a_maker_signs_in_through_the_form_and_sees_the_dashboard(page, live_ser
 
     expect(page).to_have_url(live_server.url + "/")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    expect(page.get_by_text("Welcome, Mo Maker")).to_be_visible()
+    expect(page.get_by_text("Good to see you, Mo.")).to_be_visible()
     expect(page.locator(".topbar .badge-role")).to_have_text("Maker")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_role("link", name="People")).to_have_count(0)

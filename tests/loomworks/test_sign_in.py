@@ -16,7 +16,7 @@ def test_signing_in_through_the_form_opens_the_dashboard(client, maker):
     response = _sign_in(client, "mo", PASSWORD)
     assert response.status_code == 302
     assert response["Location"] == "/"
-    assert "Welcome" in client.get("/").text
+    assert "Good to see you" in client.get("/").text
 
 
 def test_signing_in_returns_to_the_page_asked_for(client, owner):
