@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from loomworks.naming import unique_name
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
 from stock.models import Item, ItemKind, Location, PostingKind
 from stock.services import Line, posting_create, run_with_retries
@@ -106,14 +107,7 @@ def material_update(
 
 
 def supplier_save(*, supplier: Supplier | None = None, name: str, **fields) -> Supplier:
-    name = " ".join(name.split())
-    if not name:
-        raise ValidationError({"name": "Give the supplier a name."})
-    clash = Supplier.objects.filter(name__iexact=name)
-    if supplier is not None:
-        clash = clash.exclude(pk=supplier.pk)
-    if clash.exists():
-        raise ValidationError({"name": f"There is already a supplier called {name}."})
+    name = unique_name(Supplier.objects, name, noun="supplier", instance=supplier)
     supplier = supplier or Supplier()
     supplier.name = name
     for key, value in fields.items():
@@ -123,14 +117,7 @@ def supplier_save(*, supplier: Supplier | None = None, name: str, **fields) -> S
 
 
 def category_save(*, category: Category | None = None, name: str) -> Category:
-    name = " ".join(name.split())
-    if not name:
-        raise ValidationError({"name": "Give the category a name."})
-    clash = Category.objects.filter(name__iexact=name)
-    if category is not None:
-        clash = clash.exclude(pk=category.pk)
-    if clash.exists():
-        raise ValidationError({"name": f"There is already a category called {name}."})
+    name = unique_name(Category.objects, name, noun="category", instance=category)
     category = category or Category()
     category.name = name
     category.save()
