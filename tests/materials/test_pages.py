@@ -393,3 +393,29 @@ def test_every_materials_page_renders_for_a_viewer(viewer_client, soy_wax, suppl
     ]:
         assert viewer_client.get(reverse(name, args=args)).status_code == 200, name
     assert viewer_client.get(reverse("materials:detail", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("page", ["reorder", "receipts", "supplier"])
+def test_materials_pages_read_in_the_same_number_of_queries_for_few_or_many_rows(
+    viewer_client, supplier, storage, page
+):
+    url = {
+        "reorder": reverse("materials:reorder"),
+        "receipts": reverse("materials:receipts"),
+        "supplier": reverse("materials:supplier", args=[supplier.pk]),
+    }[page]
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert viewer_client.get(url).status_code == 200
+        return len(ctx)
+
+    def grow(n):
+        for _ in range(n):
+            material = MaterialFactory(reorder_point=D("100"), preferred_supplier=supplier)
+            stock_up(material, storage, "5", "g", supplier=supplier)
+
+    grow(2)
+    few = queries()
+    grow(15)
+    assert queries() == few

@@ -350,3 +350,30 @@ def test_every_stock_page_renders_for_a_viewer(viewer_client, wax, storage):
         assert viewer_client.get(reverse(name, args=args)).status_code == 200, name
     other = LocationFactory(name="Unused")
     assert other.pk
+
+
+@pytest.mark.parametrize("page", ["postings", "lot", "locations"])
+def test_ledger_pages_read_in_the_same_number_of_queries_for_few_or_many_rows(
+    viewer_client, wax, storage, page
+):
+    lot = receive(wax, storage, "1000", code="W-1")
+    url = {
+        "postings": reverse("stock:postings"),
+        "lot": reverse("stock:lot", args=[lot.pk]),
+        "locations": reverse("stock:locations"),
+    }[page]
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert viewer_client.get(url).status_code == 200
+        return len(ctx)
+
+    def grow(n):
+        for _ in range(n):
+            draw(lot, storage, "1")
+            LocationFactory()
+
+    grow(2)
+    few = queries()
+    grow(20)
+    assert queries() == few
