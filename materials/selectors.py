@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from materials.models import Category, Material, Receipt, Supplier
+from stock.models import Posting
 
 PAGE_SIZE = 25
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
@@ -144,6 +145,7 @@ def receipt_with_lines(pk: int) -> Receipt:
     receipt.line_rows = list(receipt.lines.select_related("material__item", "lot", "location"))
     receipt.goods_total = sum((line.price for line in receipt.line_rows), Decimal(0))
     receipt.total = receipt.goods_total + receipt.shipping
+    receipt.reversal = Posting.objects.filter(reverses=receipt.posting_id).first()
     return receipt
 
 

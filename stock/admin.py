@@ -22,6 +22,12 @@ class ItemAdmin(admin.ModelAdmin):
     list_filter = ["kind", "lot_tracked", "archived"]
     search_fields = ["sku", "name"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Once stock is booked its quantities are in this unit: changing it would rescale them.
+        if obj is not None and obj.lots.exists():
+            return ["unit", "kind"]
+        return []
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -419,3 +419,15 @@ def test_materials_pages_read_in_the_same_number_of_queries_for_few_or_many_rows
     few = queries()
     grow(15)
     assert queries() == few
+
+
+def test_a_reversed_delivery_says_so_on_its_page(owner_client, soy_wax, storage):
+    from stock.services import posting_reverse
+
+    receipt = stock_up(soy_wax, storage, "1", "kg")
+    posting_reverse(
+        posting=receipt.posting, note="wrong supplier", user=None, idempotency_key=key()
+    )
+    html = owner_client.get(reverse("materials:receipt", args=[receipt.pk])).content.decode()
+    assert "reversed" in html and "its stock was taken back out" in html
+    assert Balance.objects.get().quantity == 0
