@@ -118,6 +118,7 @@ class ReceiptForm(IdempotentForm):
         label="Put away at",
     )
     shipping = MoneyField(
+        decimal_places=2,
         required=False,
         help_text="Spread over the lines by their value, so each lot carries its share.",
     )
@@ -167,6 +168,13 @@ class ReceiptLineForm(forms.Form):
             )
         except ValidationError as exc:
             self.add_error("unit", exc)
+        else:
+            if data["converted"] <= 0:
+                self.add_error(
+                    "quantity",
+                    f"Too small to keep in {material.item.unit}: "
+                    f"the smallest amount is 0.000001 {material.item.unit}.",
+                )
         if material.item.lot_tracked and not data.get("lot_code", "").strip():
             self.add_error(
                 "lot_code", f"{material.item.name} is lot-tracked: copy the supplier's lot code."

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from stock.models import MONEY, QUANTITY, Item, Location, Lot, Posting
+from stock.models import COST, MONEY, QUANTITY, Item, Location, Lot, Posting
 
 
 class Category(models.Model):
@@ -84,7 +84,7 @@ class SupplierPrice(models.Model):
     material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="prices")
     supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="prices")
     supplier_sku = models.CharField("supplier's SKU", max_length=64, blank=True)
-    last_unit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    last_unit_price = models.DecimalField(**COST, null=True, blank=True)
     last_paid_on = models.DateField(null=True, blank=True)
 
     class Meta:
@@ -143,7 +143,7 @@ class ReceiptLine(models.Model):
     quantity = models.DecimalField(**QUANTITY, help_text="In the material's unit.")
     price = models.DecimalField(**MONEY, help_text="What the goods on this line cost.")
     shipping_share = models.DecimalField(**MONEY, default=Decimal(0))
-    unit_cost = models.DecimalField(**MONEY, help_text="Landed cost per unit of the material.")
+    unit_cost = models.DecimalField(**COST, help_text="Landed cost per unit of the material.")
 
     class Meta:
         ordering = ["id"]

@@ -9,8 +9,14 @@ from django.db import transaction
 
 from loomworks.naming import unique_name
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
-from stock.models import Item, ItemKind, Location, PostingKind
-from stock.services import Line, posting_create, run_with_retries
+from stock.models import COST, Item, ItemKind, Location, PostingKind
+from stock.services import (
+    Line,
+    lines_fingerprint,
+    posting_create,
+    posting_for_key,
+    run_with_retries,
+)
 from stock.units import Unit, convert
 
 SKU_TAKEN = "SKU {sku} is already used by {name}."
@@ -20,8 +26,15 @@ PRICE_REQUIRED = "{name}: give the line's total price or its unit price."
 PRICE_TWICE = "{name}: give the total price or the unit price, not both."
 NEGATIVE_MONEY = "Prices and shipping cannot be negative."
 
+SHIPPING_IN_CENTS = "Shipping is an amount in whole cents, like 12.50."
+AMOUNT_TOO_LARGE = "{name}: that price is larger than Loomworks can hold."
+TOO_SMALL = (
+    "{name}: {quantity} {unit} is less than the smallest amount kept in {to} (0.000001 {to})."
+)
+
 CENT = Decimal("0.01")
-COST_PLACES = Decimal("0.000001")
+COST_PLACES = Decimal(1).scaleb(-COST["decimal_places"])
+MAX_AMOUNT = Decimal(10) ** 12
 
 
 def _clean_sku(sku: str) -> str:
@@ -172,10 +185,12 @@ class PricedLine:
 
 
 def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[PricedLine]:
-    """Convert each line to its material's unit and spread shipping over the lines by value
-    (to the cent, the rounding remainder on the largest line): the landed unit cost."""
+    """Convert each line to its material's unit and spread shipping over the lines by value,
+    in whole cents that add up to the shipping: the landed unit cost."""
     if shipping < 0:
         raise ValidationError(NEGATIVE_MONEY)
+    if shipping != shipping.quantize(CENT) or shipping >= MAX_AMOUNT:
+        raise ValidationError(SHIPPING_IN_CENTS)
     converted = []
     for line in lines:
         item = line.material.item
@@ -186,18 +201,20 @@ def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[Priced
         goods = line.price if line.price is not None else line.unit_price * line.quantity
         if goods < 0:
             raise ValidationError(NEGATIVE_MONEY)
+        if goods >= MAX_AMOUNT:
+            raise ValidationError(AMOUNT_TOO_LARGE.format(name=item.name))
+        goods = goods.quantize(CENT, ROUND_HALF_UP)
         qty = convert(line.quantity, line.unit, item.unit, item_name=item.name)
+        if qty <= 0:
+            raise ValidationError(
+                TOO_SMALL.format(
+                    name=item.name, quantity=line.quantity, unit=line.unit, to=item.unit
+                )
+            )
         converted.append((line, qty, goods))
     total = sum((goods for _, _, goods in converted), Decimal(0))
     weights = [goods if total else Decimal(1) for _, _, goods in converted]
-    weight_total = sum(weights, Decimal(0))
-    shares = [
-        (shipping * w / weight_total).quantize(CENT, ROUND_HALF_UP) if weight_total else Decimal(0)
-        for w in weights
-    ]
-    if shares:
-        largest = max(range(len(shares)), key=lambda i: weights[i])
-        shares[largest] += shipping - sum(shares, Decimal(0))
+    shares = spread_cents(shipping, weights)
     return [
         PricedLine(
             source=line,
@@ -208,6 +225,22 @@ def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[Priced
         )
         for (line, qty, goods), share in zip(converted, shares, strict=True)
     ]
+
+
+def spread_cents(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """Split `amount` (whole cents) in proportion to `weights`: each share rounded down to the
+    cent, the cents left over going to the largest remainders. Shares never go below zero and
+    always add up to `amount`."""
+    total = sum(weights, Decimal(0))
+    if not weights or not total:
+        return [Decimal(0)] * len(weights)
+    cents = int(amount / CENT)
+    exact = [Decimal(cents) * w / total for w in weights]
+    shares = [int(e) for e in exact]  # floor: weights and cents are never negative
+    by_remainder = sorted(range(len(weights)), key=lambda i: (exact[i] - shares[i], weights[i]))
+    for i in reversed(by_remainder[len(by_remainder) - (cents - sum(shares)) :]):
+        shares[i] += 1
+    return [Decimal(c) * CENT for c in shares]
 
 
 def receipt_create(
@@ -225,15 +258,20 @@ def receipt_create(
     supplier's last prices, in one transaction. The same idempotency key twice: one receipt."""
     if not lines:
         raise ValidationError(NO_RECEIPT_LINES)
-    existing = Receipt.objects.filter(posting__idempotency_key=idempotency_key).first()
-    if existing is not None:
-        existing.replayed = True
-        return existing
     priced = price_lines(lines, shipping)
+    ledger_lines = _ledger_lines(priced, received_on)
+    existing = posting_for_key(
+        idempotency_key, PostingKind.RECEIPT, lines_fingerprint(PostingKind.RECEIPT, ledger_lines)
+    )
+    if existing is not None:
+        receipt = Receipt.objects.get(posting=existing)
+        receipt.replayed = True
+        return receipt
     return run_with_retries(
         lambda: _write_receipt(
             supplier=supplier,
             priced=priced,
+            ledger_lines=ledger_lines,
             user=user,
             idempotency_key=idempotency_key,
             reference=reference.strip(),
@@ -244,23 +282,37 @@ def receipt_create(
     )
 
 
+def _ledger_lines(priced: list[PricedLine], received_on: date | None) -> list[Line]:
+    return [
+        Line(
+            location=p.source.location,
+            quantity=p.quantity,
+            item=p.source.material.item,
+            lot_code=p.source.lot_code,
+            expiry_date=p.source.expiry_date,
+            unit_cost=p.unit_cost,
+            received_on=received_on,
+        )
+        for p in priced
+    ]
+
+
 @transaction.atomic
 def _write_receipt(
-    *, supplier, priced, user, idempotency_key, reference, received_on, shipping, notes
+    *,
+    supplier,
+    priced,
+    ledger_lines,
+    user,
+    idempotency_key,
+    reference,
+    received_on,
+    shipping,
+    notes,
 ):
     posting = posting_create(
         kind=PostingKind.RECEIPT,
-        lines=[
-            Line(
-                location=p.source.location,
-                quantity=p.quantity,
-                item=p.source.material.item,
-                lot_code=p.source.lot_code,
-                expiry_date=p.source.expiry_date,
-                unit_cost=p.unit_cost,
-            )
-            for p in priced
-        ],
+        lines=ledger_lines,
         user=user,
         idempotency_key=idempotency_key,
         reference=f"{supplier.name} {reference}".strip(),

@@ -1,4 +1,5 @@
 import re
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -146,14 +147,15 @@ def receive(request):
         form = ReceiptForm(request.POST)
         lines = receipt_line_formset(request.POST)
         if form.is_valid() and lines.is_valid():
+            received = _receipt_lines(form, lines)
             try:
                 receipt = services.receipt_create(
                     supplier=form.cleaned_data["supplier"],
                     reference=form.cleaned_data["reference"],
                     received_on=form.cleaned_data["received_on"],
-                    shipping=form.cleaned_data["shipping"] or 0,
+                    shipping=form.cleaned_data["shipping"] or Decimal(0),
                     notes=form.cleaned_data["notes"],
-                    lines=_receipt_lines(form, lines),
+                    lines=received,
                     user=request.user,
                     idempotency_key=form.cleaned_data["idempotency_key"],
                 )
@@ -163,7 +165,10 @@ def receive(request):
                 if getattr(receipt, "replayed", False):
                     messages.info(request, f"{receipt} was already saved; nothing was added twice.")
                 else:
-                    messages.success(request, f"{receipt} received: {len(lines.forms)} lines.")
+                    count = len(received)
+                    messages.success(
+                        request, f"{receipt} received: {count} line{'s' if count != 1 else ''}."
+                    )
                 return redirect("materials:receipt", pk=receipt.pk)
     else:
         form = ReceiptForm(
@@ -224,7 +229,7 @@ def receive_line_preview(request):
                         unit_price=data["price"] if data["price_kind"] == "unit" else None,
                     )
                 ],
-                shipping=0,
+                shipping=Decimal(0),
             )[0]
         except ValidationError as exc:
             context["problem"] = " ".join(exc.messages)

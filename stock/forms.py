@@ -1,8 +1,10 @@
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from stock.models import QUANTITY, Item, Location, Lot, PostingKind, Reason
 from stock.selectors import lots_for_item
@@ -104,7 +106,11 @@ class AdjustmentForm(IdempotentForm):
             ]
             if item.lot_tracked:
                 self.fields["lot"].empty_label = None
-                suggestion = next((b for b in balances if not b.lot.quarantined), None)
+                today = timezone.localdate()
+                suggestion = next(
+                    (b for b in balances if not b.lot.quarantined and not b.lot.is_expired(today)),
+                    None,
+                )
                 if suggestion is not None:
                     self.fields["lot"].initial = suggestion.lot_id
 
@@ -159,22 +165,32 @@ class ChooseLocationForm(forms.Form):
     )
 
 
+@dataclass
+class QuantityRow:
+    """One balance row of a count or transfer form, as the template shows it."""
+
+    balance: object
+    field: object
+    seen: object = None  # counts: the hidden "books said" value
+    difference: Decimal | None = None
+
+
 class LotQuantitiesForm(IdempotentForm):
     """One optional quantity per balance row: blank means "not this one"."""
 
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    allow_zero = False
 
-    def __init__(self, *args, balances, allow_zero, **kwargs):
+    def __init__(self, *args, balances, **kwargs):
         super().__init__(*args, **kwargs)
         self.balances = list(balances)
         for b in self.balances:
             self.fields[f"q-{b.pk}"] = QuantityField(
-                required=False, allow_zero=allow_zero, label=b.lot.code
+                required=False, allow_zero=self.allow_zero, label=b.lot.code
             )
 
-    def rows(self):
-        """(balance, bound field) pairs for the template."""
-        return [(b, self[f"q-{b.pk}"]) for b in self.balances]
+    def rows(self) -> list[QuantityRow]:
+        return [QuantityRow(b, self[f"q-{b.pk}"]) for b in self.balances]
 
     def entered(self) -> list[tuple]:
         """(balance, quantity) for every row that has one."""
@@ -191,6 +207,39 @@ class LotQuantitiesForm(IdempotentForm):
         return data
 
 
+class CountForm(LotQuantitiesForm):
+    """Counted quantities, each with the balance the person saw when the form was shown, so a
+    posting made meanwhile is noticed instead of being overwritten."""
+
+    allow_zero = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for b in self.balances:
+            self.fields[f"seen-{b.pk}"] = QuantityField(
+                required=False, allow_zero=True, widget=forms.HiddenInput, initial=b.quantity
+            )
+
+    def counts(self) -> list[tuple]:
+        """(lot, counted, the balance seen) for every counted row."""
+        return [
+            (b.lot, q, self.cleaned_data.get(f"seen-{b.pk}") or b.quantity)
+            for b, q in self.entered()
+        ]
+
+    def rows(self) -> list[QuantityRow]:
+        counted = dict(self.entered()) if self.is_bound and self.is_valid() else {}
+        return [
+            QuantityRow(
+                b,
+                self[f"q-{b.pk}"],
+                seen=self[f"seen-{b.pk}"],
+                difference=counted[b] - b.quantity if b in counted else None,
+            )
+            for b in self.balances
+        ]
+
+
 class TransferForm(LotQuantitiesForm):
     to_location = forms.ModelChoiceField(
         queryset=Location.objects.filter(archived=False),
@@ -199,7 +248,7 @@ class TransferForm(LotQuantitiesForm):
     )
 
     def __init__(self, *args, from_location, **kwargs):
-        super().__init__(*args, allow_zero=False, **kwargs)
+        super().__init__(*args, **kwargs)
         self.fields["to_location"].queryset = Location.objects.filter(archived=False).exclude(
             pk=from_location.pk
         )

@@ -11,7 +11,10 @@ from stock.units import Unit
 
 QUANTITY = {"max_digits": 18, "decimal_places": 6}
 MONEY = {"max_digits": 18, "decimal_places": 6}
+# A unit cost keeps ten places: wax at 0.0018337 per gram, times a tonne, must still add up.
+COST = {"max_digits": 24, "decimal_places": 10}
 QUANTITY_PLACES = QUANTITY["decimal_places"]
+COST_PLACES = COST["decimal_places"]
 
 
 class ItemKind(models.TextChoices):
@@ -115,6 +118,9 @@ class Posting(ImmutableModel):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     idempotency_key = models.CharField(max_length=64, unique=True)
+    fingerprint = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="What was submitted with the key."
+    )
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
@@ -134,7 +140,7 @@ class Lot(models.Model):
     code = models.CharField(max_length=64)
     expiry_date = models.DateField(null=True, blank=True)
     unit_cost = models.DecimalField(
-        **MONEY, default=Decimal(0), help_text="Cost of one unit, in the item's unit."
+        **COST, default=Decimal(0), help_text="Cost of one unit, in the item's unit."
     )
     created_by_posting = models.ForeignKey(
         Posting, on_delete=models.PROTECT, related_name="created_lots"
@@ -168,7 +174,7 @@ class Movement(ImmutableModel):
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="movements")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements")
     quantity = models.DecimalField(**QUANTITY)
-    unit_cost = models.DecimalField(**MONEY)
+    unit_cost = models.DecimalField(**COST)
 
     class Meta:
         ordering = ["id"]

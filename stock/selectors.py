@@ -212,7 +212,7 @@ def lots_for_item(item: Item, location: Location | None = None):
     """Lots of an item that hold stock (at a location), first expiry first: the suggestion
     a form pre-fills is the first usable one."""
     balances = Balance.objects.filter(lot__item=item, quantity__gt=0).select_related(
-        "lot", "location"
+        "lot__item", "location"
     )
     if location is not None:
         balances = balances.filter(location=location)

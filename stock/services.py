@@ -16,6 +16,7 @@ The other services here are what makers do (adjust, count, transfer, reverse); e
 and calls `posting_create`.
 """
 
+import hashlib
 import logging
 import random
 import time
@@ -31,6 +32,7 @@ from django.utils import timezone
 
 from loomworks.naming import unique_name
 from stock.models import (
+    COST_PLACES,
     QUANTITY_PLACES,
     Balance,
     Item,
@@ -61,7 +63,16 @@ ARCHIVED_ITEM = "{item} is archived: it cannot receive stock."
 ARCHIVED_LOCATION = "{location} is archived: stock cannot be put there."
 NEGATIVE_COST = "{item}: a unit cost cannot be negative."
 NO_LINES = "Nothing to post: add at least one line."
-KEY_USED = "This form was already used for another kind of posting; reload the page and try again."
+KEY_USED = (
+    "This form was already posted with other figures, so nothing more was posted. "
+    "Reload the page to start a new one."
+)
+COUNT_STALE = (
+    "The books for {item} lot {lot} at {location} changed since the count was shown "
+    "(then {seen}, now {now}). Show the differences again before posting."
+)
+COST_OUT_OF_RANGE = "{item}: a unit cost of {cost} is out of range (at most {places} decimals)."
+BALANCE_TOO_LARGE = "{item} (lot {lot}) at {location} would hold more than the ledger can."
 ALREADY_REVERSED = "{posting} was already reversed by {by}."
 NOT_REVERSIBLE = "{posting} is itself a reversal; reverse nothing twice, post a new correction."
 REASON_REQUIRED = "Say why: choose a reason."
@@ -73,6 +84,7 @@ ALL_MATCHED = "Every counted quantity matches the books; nothing needed posting.
 MAX_ATTEMPTS = 5
 RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 MAX_QUANTITY = Decimal(10) ** 12
+MAX_COST = Decimal(10) ** 13
 
 # Postings that may take stock out of an expired or quarantined lot: they remove or move it,
 # nobody uses it. Production, dispatch, samples and gifts may not.
@@ -98,7 +110,8 @@ class Line:
       then first in, first out (items that are not lot-tracked only).
     - `lot` None, quantity positive: a new lot of `item` (`lot_code`, `expiry_date`, `unit_cost`).
     - `counted`: `quantity` is the counted total of `lot` at `location`; the posting moves the
-      difference from the balance at the moment it is locked.
+      difference from the balance at the moment it is locked. With `expected`, the count is
+      refused if that balance is no longer what the person saw.
     """
 
     location: Location
@@ -108,7 +121,9 @@ class Line:
     lot_code: str = ""
     expiry_date: date | None = None
     unit_cost: Decimal | None = None
+    received_on: date | None = None  # a new lot's date, when it is not today (a late entry)
     counted: bool = False
+    expected: Decimal | None = None  # counted lines: the balance the person saw
 
     @property
     def the_item(self) -> Item:
@@ -147,7 +162,8 @@ def posting_create(
     """Write one posting, all or nothing. The same idempotency key again returns the first one."""
     if not idempotency_key or len(idempotency_key) > 64:
         raise ValueError("idempotency_key must be 1 to 64 characters")
-    existing = _posting_for_key(idempotency_key, kind)
+    fingerprint = lines_fingerprint(kind, lines)
+    existing = posting_for_key(idempotency_key, kind, fingerprint)
     if existing is not None:
         return existing
     lines = _with_items_loaded(lines)
@@ -159,6 +175,7 @@ def posting_create(
                 lines=lines,
                 user=user if getattr(user, "is_authenticated", False) else None,
                 idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
                 reference=reference,
                 reason=reason,
                 note=note,
@@ -167,20 +184,45 @@ def posting_create(
         )
     except IntegrityError:
         # The same key committed by a concurrent request, or a concurrent new lot code.
-        existing = _posting_for_key(idempotency_key, kind)
+        existing = posting_for_key(idempotency_key, kind, fingerprint)
         if existing is not None:
             return existing
         raise ValidationError(RACE_LOST, code="race_lost") from None
 
 
-def _posting_for_key(key: str, kind: str) -> Posting | None:
+def posting_for_key(key: str, kind: str, fingerprint: str) -> Posting | None:
+    """The posting already written with this key (marked `replayed`), or None. A key that
+    comes back with other lines (back button, corrected figures) is refused, not ignored."""
     posting = Posting.objects.filter(idempotency_key=key).first()
     if posting is None:
         return None
-    if posting.kind != kind:
+    if posting.kind != kind or posting.fingerprint != fingerprint:
         raise ValidationError(KEY_USED, code="key_used")
     posting.replayed = True
     return posting
+
+
+def lines_fingerprint(kind: str, lines: list[Line]) -> str:
+    """A digest of what a submission asks for, kept with its idempotency key."""
+    parts = [kind]
+    for line in lines:
+        parts.append(
+            "|".join(
+                str(v)
+                for v in (
+                    line.lot.pk if line.lot is not None else "",
+                    line.item.pk if line.item is not None else "",
+                    line.location.pk,
+                    plain(line.quantity) if line.quantity.is_finite() else line.quantity,
+                    line.lot_code.strip(),
+                    line.expiry_date or "",
+                    line.unit_cost if line.unit_cost is not None else "",
+                    line.received_on or "",
+                    line.counted,
+                )
+            )
+        )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def run_with_retries(write):
@@ -215,6 +257,15 @@ def _with_items_loaded(lines: list[Line]) -> list[Line]:
     ]
 
 
+def _too_fine(value: Decimal, places: int) -> bool:
+    exponent = value.normalize().as_tuple().exponent
+    return isinstance(exponent, int) and -exponent > places
+
+
+def _fits(value: Decimal, places: int, limit: Decimal) -> bool:
+    return value.is_finite() and not _too_fine(value, places) and abs(value) < limit
+
+
 def _check_lines(kind: str, lines: list[Line]) -> None:
     """Checks that need no database: each error names the item."""
     if not lines:
@@ -227,8 +278,7 @@ def _check_lines(kind: str, lines: list[Line]) -> None:
         q = line.quantity
         if not isinstance(q, Decimal) or not q.is_finite():
             raise TypeError(f"quantity must be a finite Decimal, got {q!r}")
-        exponent = q.normalize().as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > QUANTITY_PLACES:
+        if _too_fine(q, QUANTITY_PLACES):
             errors.append(
                 TOO_MANY_DECIMALS.format(
                     item=item.name, quantity=f"{abs(q):f}", places=QUANTITY_PLACES
@@ -249,8 +299,13 @@ def _check_lines(kind: str, lines: list[Line]) -> None:
         if line.lot is None and q > 0:
             if item.lot_tracked and not line.lot_code.strip():
                 errors.append(LOT_CODE_REQUIRED.format(item=item.name))
-            if line.unit_cost is not None and line.unit_cost < 0:
+            cost = line.unit_cost
+            if cost is not None and cost < 0:
                 errors.append(NEGATIVE_COST.format(item=item.name))
+            elif cost is not None and not _fits(cost, COST_PLACES, MAX_COST):
+                errors.append(
+                    COST_OUT_OF_RANGE.format(item=item.name, cost=cost, places=COST_PLACES)
+                )
         if q > 0 and not line.counted and kind != PostingKind.REVERSAL:
             if item.archived:
                 errors.append(ARCHIVED_ITEM.format(item=item.name))
@@ -261,15 +316,18 @@ def _check_lines(kind: str, lines: list[Line]) -> None:
 
 
 @transaction.atomic
-def _write_posting(*, kind, lines, user, idempotency_key, reference, reason, note, reverses):
+def _write_posting(
+    *, kind, lines, user, idempotency_key, fingerprint, reference, reason, note, reverses
+):
     today = timezone.localdate()
     posting = Posting.objects.create(
         kind=kind,
-        reference=reference,
+        reference=_fit(reference, Posting._meta.get_field("reference").max_length),
         reason=reason,
         note=note,
         created_by=user,
         idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
         reverses=reverses,
     )
     new_lots = _create_lots(posting, lines, today)
@@ -299,7 +357,18 @@ def _write_posting(*, kind, lines, user, idempotency_key, reference, reason, not
         if line.lot is not None:
             key = (line.lot.pk, line.location.pk)
             if line.counted:
-                deltas[key] += line.quantity - by_pair[key].quantity
+                now = by_pair[key].quantity
+                if line.expected is not None and now != line.expected:
+                    errors.append(
+                        COUNT_STALE.format(
+                            item=line.lot.item.name,
+                            lot=line.lot.code,
+                            location=line.location.name,
+                            seen=fmt(line.expected, line.lot.item),
+                            now=fmt(now, line.lot.item),
+                        )
+                    )
+                deltas[key] += line.quantity - now
             else:
                 deltas[key] += line.quantity
         elif line.quantity > 0:
@@ -327,6 +396,12 @@ def _write_posting(*, kind, lines, user, idempotency_key, reference, reason, not
                         have=fmt(balance.quantity, lot.item),
                     )
                 )
+        if balance.quantity + delta >= MAX_QUANTITY:
+            errors.append(
+                BALANCE_TOO_LARGE.format(
+                    item=lot.item.name, lot=lot.code, location=balance.location.name
+                )
+            )
         balance.quantity += delta
         changed.append(balance)
         movements.append(
@@ -391,10 +466,11 @@ def _create_lots(posting: Posting, lines: list[Line], today: date) -> dict[int, 
         i: Lot(
             item=line.item,
             code=codes[i],
-            expiry_date=line.expiry_date or _expiry_from_shelf_life(line.item, today),
+            expiry_date=line.expiry_date
+            or _expiry_from_shelf_life(line.item, line.received_on or today),
             unit_cost=line.unit_cost if line.unit_cost is not None else Decimal(0),
             created_by_posting=posting,
-            received_on=today,
+            received_on=line.received_on or today,
         )
         for i, line in wanted.items()
     }
@@ -402,10 +478,19 @@ def _create_lots(posting: Posting, lines: list[Line], today: date) -> dict[int, 
     return new
 
 
-def _expiry_from_shelf_life(item: Item, today: date) -> date | None:
+def _expiry_from_shelf_life(item: Item, received_on: date) -> date | None:
     if item.shelf_life_days:
-        return today + timedelta(days=item.shelf_life_days)
+        try:
+            return received_on + timedelta(days=item.shelf_life_days)
+        except OverflowError:
+            return None
     return None
+
+
+def _fit(text: str, length: int) -> str:
+    """A reference made of names, shortened to fit its column."""
+    text = text.strip()
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def _lock_balances(pairs, draw_places) -> list[Balance]:
@@ -522,16 +607,26 @@ def item_last_unit_cost(item: Item) -> Decimal:
 def count_post(
     *,
     location: Location,
-    counts: list[tuple[Lot, Decimal]],
+    counts: list[tuple],
     user,
     idempotency_key: str,
     note: str = "",
 ) -> Posting:
-    """Post counted quantities (lot, counted) at one location. Lots not listed stay untouched.
+    """Post counted quantities at one location: (lot, counted) or (lot, counted, the balance the
+    person saw, which must still hold). Lots not listed stay untouched.
 
     Raises NothingToPost when every count matches the books.
     """
-    lines = [Line(location=location, quantity=q, lot=lot, counted=True) for lot, q in counts]
+    lines = [
+        Line(
+            location=location,
+            quantity=count[1],
+            lot=count[0],
+            counted=True,
+            expected=count[2] if len(count) > 2 else None,
+        )
+        for count in counts
+    ]
     return posting_create(
         kind=PostingKind.COUNT,
         lines=lines,
@@ -596,10 +691,14 @@ def posting_reverse(*, posting: Posting, note: str, user, idempotency_key: str) 
             note=note,
             reverses=posting,
         )
-    except IntegrityError:  # pragma: no cover - a concurrent reversal of the same posting
+    except ValidationError as exc:
+        by = Posting.objects.filter(reverses=posting).first()
+        if by is None:
+            raise
+        # Someone reversed it at the same moment (the one-reversal rule is a unique key).
         raise ValidationError(
-            ALREADY_REVERSED.format(posting=posting, by="another person"), code="already_reversed"
-        ) from None
+            ALREADY_REVERSED.format(posting=posting, by=by), code="already_reversed"
+        ) from exc
 
 
 @transaction.atomic

@@ -9,8 +9,8 @@ from stock import selectors, services
 from stock.forms import (
     AdjustmentForm,
     ChooseLocationForm,
+    CountForm,
     LocationForm,
-    LotQuantitiesForm,
     OnHandFilterForm,
     PostingFilterForm,
     QuarantineForm,
@@ -154,15 +154,14 @@ def count_new(request):
     if location is None:
         return render(request, "stock/count.html", {"chooser": chooser})
     balances = selectors.lots_at(location, item=item)
-    form = LotQuantitiesForm(request.POST or None, balances=balances, allow_zero=True)
-    preview = None
+    form = CountForm(request.POST or None, balances=balances)
+    preview = False
     if request.method == "POST" and form.is_valid():
-        counts = [(b.lot, q) for b, q in form.entered()]
         if request.POST.get("action") == "post":
             try:
                 posting = services.count_post(
                     location=location,
-                    counts=counts,
+                    counts=form.counts(),
                     user=request.user,
                     idempotency_key=form.cleaned_data["idempotency_key"],
                     note=form.cleaned_data["note"],
@@ -174,13 +173,8 @@ def count_new(request):
                 form.add_error(None, exc)
             else:
                 return _posted(request, posting)
-        preview = [(b, q, q - b.quantity) for b, q in form.entered()]
-    context = {
-        "chooser": chooser,
-        "location": location,
-        "form": form,
-        "preview": preview,
-    }
+        preview = True
+    context = {"chooser": chooser, "location": location, "form": form, "preview": preview}
     return render(request, "stock/count.html", context)
 
 

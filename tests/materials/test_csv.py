@@ -460,7 +460,7 @@ def test_receipts_csv_has_one_row_per_delivery_line(viewer_client, stocked):
     assert (wax["entered_quantity"], wax["entered_unit"]) == ("10", "lb")
     assert (wax["quantity"], wax["unit"]) == ("4535.9237", "g")
     assert (wax["price"], wax["shipping_share"], wax["lot_code"]) == ("30", "3", "W-10LB")
-    assert wax["unit_cost"] == "0.007275"  # 33.00 / 4535.9237
+    assert wax["unit_cost"] == "0.0072752547"  # 33.00 / 4535.9237, to ten places
     assert rows[1]["shipping_share"] == "1" and rows[1]["lot_code"] == "LAV-2"
 
 

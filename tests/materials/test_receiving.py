@@ -40,7 +40,7 @@ def test_a_ten_pound_bag_of_wax_is_stocked_in_grams_at_its_cost_per_gram(
     receipt_line = receipt.lines.get()
     assert receipt_line.quantity == D("4535.9237")
     lot = receipt_line.lot
-    assert lot.unit_cost == D("0.002200")  # 9.98 / 4535.9237, rounded to 6 places
+    assert lot.unit_cost == D("0.0022002134")  # 9.98 / 4535.9237, to ten places
     assert Balance.objects.get(lot=lot, location=storage).quantity == D("4535.9237")
     assert receipt.posting.kind == PostingKind.RECEIPT
     assert ledger_violations() == []
@@ -64,7 +64,7 @@ def test_shipping_is_spread_over_the_lines_by_value_to_the_cent(supplier, soy_wa
     wax_line, jar_line = receipt.lines.order_by("id")
     assert (wax_line.shipping_share, jar_line.shipping_share) == (D("7.50"), D("2.50"))
     assert wax_line.lot.unit_cost == D("0.00375")  # (30 + 7.50) / 10000 g
-    assert jar_line.lot.unit_cost == D("0.260417")  # (10 + 2.50) / 48
+    assert jar_line.lot.unit_cost == D("0.2604166667")  # (10 + 2.50) / 48
     total = sum(b.quantity * b.lot.unit_cost for b in Balance.objects.select_related("lot"))
     assert abs(total - D("50.00")) < D("0.01")
 
