@@ -10,10 +10,12 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
-    Min,
+    OuterRef,
     Q,
+    Subquery,
     Sum,
     Value,
     When,
@@ -21,11 +23,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from materials.models import Category, Material, Receipt, Supplier
-from stock.models import Posting
+from materials.models import Category, Material, Receipt, Supplier, SupplierPrice
+from stock.models import Balance, Posting
 
 PAGE_SIZE = 25
-ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
+AMOUNT = DecimalField(max_digits=30, decimal_places=10)
+ZERO = Value(Decimal(0), output_field=AMOUNT)
 
 
 class Status:
@@ -44,22 +47,32 @@ class MaterialFilters:
     include_archived: bool = False
 
 
+def _balance_sum(expression, *, usable_only=False):
+    """A correlated subquery: `expression` summed over the material's balances that hold stock
+    (only unexpired, unquarantined lots with usable_only). A subquery, not a join, so filters
+    that join other tables (supplier prices) can never multiply the sums."""
+    balances = Balance.objects.filter(lot__item=OuterRef("item"), quantity__gt=0)
+    if usable_only:
+        balances = balances.filter(lot__quarantined=False).exclude(
+            lot__expiry_date__lt=timezone.localdate()
+        )
+    total = balances.order_by().values("lot__item").annotate(total=Sum(expression)).values("total")
+    return Coalesce(Subquery(total, output_field=AMOUNT), ZERO)
+
+
 def with_stock(materials):
-    """Annotate materials with on hand, value, next expiry, status and a suggested order."""
-    held = Q(item__lots__balances__quantity__gt=0)
+    """Annotate materials with on hand (all of it), usable stock (not expired, not quarantined),
+    value, next expiry, status and a suggested order. Status and reorder follow usable stock."""
+    next_expiry = (
+        Balance.objects.filter(lot__item=OuterRef("item"), quantity__gt=0)
+        .order_by(F("lot__expiry_date").asc(nulls_last=True))
+        .values("lot__expiry_date")[:1]
+    )
     materials = materials.annotate(
-        on_hand=Coalesce(Sum("item__lots__balances__quantity", filter=held), ZERO),
-        value=Coalesce(
-            Sum(
-                ExpressionWrapper(
-                    F("item__lots__balances__quantity") * F("item__lots__unit_cost"),
-                    output_field=DecimalField(max_digits=30, decimal_places=6),
-                ),
-                filter=held,
-            ),
-            ZERO,
-        ),
-        next_expiry=Min("item__lots__expiry_date", filter=held),
+        on_hand=_balance_sum(F("quantity")),
+        usable=_balance_sum(F("quantity"), usable_only=True),
+        value=_balance_sum(ExpressionWrapper(F("quantity") * F("lot__unit_cost"), AMOUNT)),
+        next_expiry=Subquery(next_expiry),
     )
     return materials.annotate(
         holds_expired=Case(
@@ -68,16 +81,21 @@ def with_stock(materials):
             output_field=BooleanField(),
         ),
         status=Case(
-            When(on_hand__lte=0, then=Value(Status.OUT)),
+            When(usable__lte=0, then=Value(Status.OUT)),
             When(
-                reorder_point__isnull=False, on_hand__lte=F("reorder_point"), then=Value(Status.LOW)
+                reorder_point__isnull=False, usable__lte=F("reorder_point"), then=Value(Status.LOW)
             ),
             default=Value(Status.OK),
             output_field=CharField(),
         ),
+        due=Case(
+            When(reorder_point__isnull=False, usable__lte=F("reorder_point"), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
         suggested=Case(
             When(reorder_quantity__isnull=False, then=F("reorder_quantity")),
-            default=Greatest(F("reorder_point") * 2 - F("on_hand"), F("reorder_point")),
+            default=Greatest(F("reorder_point") * 2 - F("usable"), F("reorder_point")),
             output_field=DecimalField(max_digits=18, decimal_places=6),
         ),
     )
@@ -88,17 +106,19 @@ def material_list(filters: MaterialFilters, page_number=1):
     if not filters.include_archived:
         materials = materials.filter(item__archived=False)
     if filters.q:
+        their_sku = SupplierPrice.objects.filter(
+            material=OuterRef("pk"), supplier_sku__icontains=filters.q
+        )
         materials = materials.filter(
             Q(item__name__icontains=filters.q)
             | Q(item__sku__icontains=filters.q)
-            | Q(prices__supplier_sku__icontains=filters.q)
-        ).distinct()
+            | Exists(their_sku)
+        )
     if filters.category is not None:
         materials = materials.filter(category=filters.category)
     if filters.supplier is not None:
-        materials = materials.filter(
-            Q(preferred_supplier=filters.supplier) | Q(prices__supplier=filters.supplier)
-        ).distinct()
+        sells_it = SupplierPrice.objects.filter(material=OuterRef("pk"), supplier=filters.supplier)
+        materials = materials.filter(Q(preferred_supplier=filters.supplier) | Exists(sells_it))
     materials = with_stock(materials)
     if filters.status:
         materials = materials.filter(status=filters.status)
@@ -122,7 +142,7 @@ def reorder_groups():
                 item__archived=False, reorder_point__isnull=False
             ).select_related("item", "preferred_supplier")
         )
-        .filter(on_hand__lte=F("reorder_point"))
+        .filter(due=True)
         .order_by(F("preferred_supplier__name").asc(nulls_last=True), "item__name")
     )
     groups: dict = {}
@@ -154,10 +174,10 @@ def categories_with_counts():
 
 
 def dashboard_numbers() -> dict:
-    """How many materials there are and how many are low or out, in one query."""
-    counts = with_stock(Material.objects.filter(item__archived=False)).aggregate(
-        total=Count("pk"),
-        low=Count("pk", filter=Q(status=Status.LOW)),
-        out=Count("pk", filter=Q(status=Status.OUT)),
-    )
-    return counts
+    """How many materials there are, how many are due for reordering, how many are out."""
+    materials = with_stock(Material.objects.filter(item__archived=False))
+    return {
+        "total": materials.count(),
+        "due": materials.filter(due=True).count(),
+        "out": materials.filter(status=Status.OUT).count(),
+    }

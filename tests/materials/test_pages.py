@@ -1,5 +1,6 @@
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -431,3 +432,39 @@ def test_a_reversed_delivery_says_so_on_its_page(owner_client, soy_wax, storage)
     html = owner_client.get(reverse("materials:receipt", args=[receipt.pk])).content.decode()
     assert "reversed" in html and "its stock was taken back out" in html
     assert Balance.objects.get().quantity == 0
+
+
+def test_supplier_prices_never_multiply_the_stock_shown(viewer_client, soy_wax, storage):
+    soy_wax.reorder_point = D("15000")
+    soy_wax.save()
+    first, second = SupplierFactory(name="First"), SupplierFactory(name="Second")
+    stock_up(soy_wax, storage, "10", "kg", price="40", supplier=first)
+    services.supplier_price_save(
+        material=soy_wax, supplier=second, supplier_sku="SW-464", last_unit_price=D("0.004")
+    )
+    for params in ({}, {"q": "Soy"}, {"q": "SW-464"}, {"supplier": first.pk}, {"status": "low"}):
+        html = viewer_client.get(reverse("materials:list"), params).content.decode()
+        assert "10,000 g" in html and "EUR 40.00" in html and "Reorder" in html, params
+
+
+def test_expired_and_quarantined_stock_is_not_counted_as_usable(viewer_client, lavender, storage):
+    from stock.services import lot_set_quarantine
+
+    lavender.reorder_point = D("100")
+    lavender.save()
+    old = stock_up(
+        lavender,
+        storage,
+        "300",
+        "ml",
+        lot_code="OLD",
+        expiry_date=timezone.localdate() - timedelta(1),
+    )
+    held = stock_up(lavender, storage, "300", "ml", lot_code="HELD")
+    stock_up(lavender, storage, "50", "ml", lot_code="GOOD")
+    lot_set_quarantine(lot=held.lines.get().lot, quarantined=True)
+    html = viewer_client.get(reverse("materials:list")).content.decode()
+    assert "650 ml" in html and "50 usable" in html and "Reorder" in html
+    reorder = viewer_client.get(reverse("materials:reorder")).content.decode()
+    assert "Lavender oil" in reorder
+    assert old.lines.get().lot.is_expired()
