@@ -5,12 +5,12 @@ from django.core.exceptions import ValidationError
 
 from materials.models import Category, Material, Supplier
 from materials.selectors import Status
-from stock.forms import IdempotentForm, QuantityField
+from stock.forms import IdempotentForm, QuantityField, TypedNumberMixin
 from stock.models import MONEY, Location
 from stock.units import Unit, convert, plain
 
 
-class MoneyField(forms.DecimalField):
+class MoneyField(TypedNumberMixin, forms.DecimalField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", MONEY["max_digits"])
         kwargs.setdefault("decimal_places", MONEY["decimal_places"])

@@ -23,6 +23,7 @@ from materials.forms import (
 )
 from materials.models import Category, Material, Supplier
 from stock import selectors as stock_selectors
+from stock.units import plain
 
 BLANK_LINES = 4
 MAX_LINES = 60
@@ -108,9 +109,9 @@ def reorder_list(request):
                 supplier.name if supplier else "",
                 m.item.sku,
                 m.item.name,
-                m.on_hand,
-                m.reorder_point,
-                m.suggested,
+                plain(m.usable),
+                plain(m.reorder_point),
+                plain(m.suggested),
                 m.item.unit,
                 supplier.email if supplier else "",
             ]
@@ -121,7 +122,7 @@ def reorder_list(request):
             "supplier",
             "sku",
             "material",
-            "on_hand",
+            "usable_on_hand",
             "reorder_point",
             "suggested_quantity",
             "unit",

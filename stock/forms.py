@@ -8,14 +8,31 @@ from django.utils import timezone
 
 from stock.models import QUANTITY, Item, Location, Lot, PostingKind, Reason
 from stock.selectors import lots_for_item
-from stock.units import Unit, compatible_units, convert, plain
+from stock.units import Unit, compatible_units, convert, display, to_decimal
 
 
 def new_key() -> str:
     return uuid.uuid4().hex
 
 
-class QuantityField(forms.DecimalField):
+class TypedNumberMixin:
+    """Numbers as people type them (stock.units.to_decimal): "1,5" is one and a half,
+    "1,500" is refused as ambiguous, "1e3" is not a number."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, str):
+            try:
+                return to_decimal(value)
+            except ValidationError as exc:
+                if exc.code == "not_a_number":
+                    raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+                raise
+        return super().to_python(value)
+
+
+class QuantityField(TypedNumberMixin, forms.DecimalField):
     """A positive quantity as typed on a tablet: a decimal keypad, at most 6 decimals."""
 
     def __init__(self, *, allow_zero=False, **kwargs):
@@ -28,13 +45,6 @@ class QuantityField(forms.DecimalField):
         super().__init__(**kwargs)
         self.allow_zero = allow_zero
         self.error_messages["invalid"] = "Enter a number, like 250 or 1.5."
-
-    def to_python(self, value):
-        if isinstance(value, str):
-            value = value.strip().replace(" ", "")
-            if value.count(",") == 1 and "." not in value:
-                value = value.replace(",", ".")
-        return super().to_python(value)
 
     def validate(self, value):
         super().validate(value)
@@ -54,7 +64,7 @@ class IdempotentForm(forms.Form):
 
 def lot_label(balance) -> str:
     lot = balance.lot
-    parts = [lot.code, f"{plain(balance.quantity)} {lot.item.unit} at {balance.location.name}"]
+    parts = [lot.code, f"{display(balance.quantity)} {lot.item.unit} at {balance.location.name}"]
     if lot.expiry_date:
         parts.append(f"expires {lot.expiry_date:%d %b %Y}")
     if lot.quarantined:
@@ -260,7 +270,7 @@ class TransferForm(LotQuantitiesForm):
             if q > b.quantity:
                 self.add_error(
                     f"q-{b.pk}",
-                    f"Only {plain(b.quantity)} {b.lot.item.unit} of lot {b.lot.code} is here.",
+                    f"Only {display(b.quantity)} {b.lot.item.unit} of lot {b.lot.code} is here.",
                 )
         return data
 

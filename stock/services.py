@@ -43,7 +43,7 @@ from stock.models import (
     PostingKind,
     Reason,
 )
-from stock.units import plain
+from stock.units import display, plain
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Line:
 
 
 def fmt(quantity: Decimal, item: Item) -> str:
-    return f"{plain(quantity)} {item.unit}"
+    return f"{display(quantity)} {item.unit}"
 
 
 def may_draw_unusable(kind: str, reason: str = "") -> bool:

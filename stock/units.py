@@ -3,6 +3,7 @@
 pint does the conversions, in Decimal (never float), so 10 lb is exactly 4535.9237 g.
 """
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pint
@@ -92,6 +93,19 @@ def convert(quantity: Decimal, from_unit: str, to_unit: str, *, item_name: str =
     return plain(Decimal(result).quantize(PLACES, rounding=ROUND_HALF_UP))
 
 
+def display(value: Decimal) -> str:
+    """A quantity as people read it: thousands grouped, up to three decimals (4,535.924), more
+    only when the amount is smaller than that (0.00001 stays 0.00001, never "0")."""
+    value = Decimal(value)
+    rounded = value.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    if rounded == 0 and value != 0:
+        rounded = value
+    rounded = plain(rounded)
+    exponent = rounded.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{rounded:,.{places}f}"
+
+
 def plain(value: Decimal) -> Decimal:
     """Drop trailing zeros without switching to exponent notation: 2000.000 -> 2000, 1.50 -> 1.5."""
     value = value.normalize()
@@ -99,17 +113,38 @@ def plain(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else value
 
 
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+")
+GROUPED_WITH_POINT = re.compile(r"[+-]?\d{1,3}(,\d{3})+\.\d*")
+AMBIGUOUS = "{text} could mean {thousands} or {decimal}: write it without the comma."
+NOT_A_NUMBER = "Enter a number, like 250 or 1.5."
+
+
 def to_decimal(text) -> Decimal:
-    """Parse a number a person typed ("1,5" is one and a half); raise ValidationError if not one."""
+    """Parse a number as a person types it: 250, 1.5, 1,5 (a decimal comma), 1,500.25 (grouped
+    with a decimal point). "1,500" alone is refused as ambiguous: the pages show thousands with
+    commas, so it could be either. No exponents ("1e3"), no words."""
     if isinstance(text, Decimal):
         return text
-    raw = str(text).strip().replace(" ", "")
-    if raw.count(",") == 1 and "." not in raw:
+    raw = str(text).strip().replace(" ", "").replace("\u00a0", "")
+    if GROUPED.fullmatch(raw):
+        if raw.count(",") > 1:
+            raise ValidationError(f"Write {text} without the commas.", code="ambiguous")
+        raise ValidationError(
+            AMBIGUOUS.format(
+                text=text,
+                thousands=raw.replace(",", ""),
+                decimal=plain(Decimal(raw.replace(",", "."))),
+            ),
+            code="ambiguous",
+        )
+    if GROUPED_WITH_POINT.fullmatch(raw):
+        raw = raw.replace(",", "")
+    elif raw.count(",") == 1 and "." not in raw:
         raw = raw.replace(",", ".")
+    if not PLAIN_NUMBER.fullmatch(raw):
+        raise ValidationError(NOT_A_NUMBER, code="not_a_number")
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ValidationError(f"{text!r} is not a number.", code="not_a_number") from None
-    if not value.is_finite():
-        raise ValidationError(f"{text!r} is not a number.", code="not_a_number")
-    return value
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only plain numbers
+        raise ValidationError(NOT_A_NUMBER, code="not_a_number") from None

@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django import template
 from django.conf import settings
 
-from stock.units import plain
+from stock.units import display, plain
 
 register = template.Library()
 
@@ -20,13 +20,9 @@ def qty(value):
     if value in (None, ""):
         return "—"
     try:
-        value = Decimal(value)
+        return display(Decimal(value))
     except (InvalidOperation, TypeError, ValueError):
         return value
-    rounded = plain(value.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
-    exponent = rounded.as_tuple().exponent
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return _grouped(rounded, places)
 
 
 @register.filter

@@ -176,6 +176,8 @@ def test_a_double_tapped_adjustment_posts_once(maker_client, wax, storage):
     "quantity, unit, message",
     [
         ("abc", "g", "Enter a number, like 250 or 1.5."),
+        ("1,500", "g", "1,500 could mean 1500 or 1.5: write it without the comma."),
+        ("1e3", "g", "Enter a number, like 250 or 1.5."),
         ("0", "g", "Enter a quantity above zero."),
         ("-5", "g", "Enter a quantity above zero."),
         ("1.1234567", "g", "Ensure that there are no more than 6 decimal places."),

@@ -61,7 +61,7 @@ def test_drawing_more_than_a_lot_holds_names_the_item_lot_and_shortfall(wax, sto
     with pytest.raises(ValidationError) as err:
         draw(lot, storage, "4200")
     assert err.value.messages == [
-        "Not enough Soy wax 464 (lot W-2611) at Storage: need 4200 g, have 3900 g."
+        "Not enough Soy wax 464 (lot W-2611) at Storage: need 4,200 g, have 3,900 g."
     ]
     assert on_hand(lot, storage) == D("3900")
     assert Posting.objects.count() == 1

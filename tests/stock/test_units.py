@@ -3,7 +3,7 @@ from decimal import Decimal as D
 import pytest
 from django.core.exceptions import ValidationError
 
-from stock.units import compatible_units, convert, parse_unit
+from stock.units import compatible_units, convert, display, parse_unit, to_decimal
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,34 @@ def test_an_unknown_unit_lists_the_ones_that_exist():
     with pytest.raises(ValidationError) as err:
         parse_unit("stone")
     assert "Unknown unit 'stone'. Use one of: g, kg" in err.value.messages[0]
+
+
+@pytest.mark.parametrize(
+    "typed, value",
+    [("250", "250"), ("1.5", "1.5"), ("1,5", "1.5"), ("1,500.25", "1500.25"), (" .5 ", "0.5")],
+)
+def test_numbers_are_read_as_makers_type_them(typed, value):
+    assert to_decimal(typed) == D(value)
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("1,500", "1,500 could mean 1500 or 1.5: write it without the comma."),
+        ("1e3", "Enter a number, like 250 or 1.5."),
+        ("ten", "Enter a number, like 250 or 1.5."),
+        ("NaN", "Enter a number, like 250 or 1.5."),
+    ],
+)
+def test_ambiguous_or_strange_numbers_are_refused(typed, message):
+    with pytest.raises(ValidationError) as err:
+        to_decimal(typed)
+    assert err.value.messages == [message]
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [("4535.9237", "4,535.924"), ("0.00001", "0.00001"), ("1500", "1,500"), ("-2.50", "-2.5")],
+)
+def test_quantities_are_shown_readably_and_never_as_zero_when_they_are_not(value, shown):
+    assert display(D(value)) == shown
