@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from materials.models import Category, Material, Supplier
 from materials.selectors import Status
@@ -124,6 +125,12 @@ class ReceiptForm(IdempotentForm):
     )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
+    def clean_received_on(self):
+        received_on = self.cleaned_data["received_on"]
+        if received_on > timezone.localdate():
+            raise ValidationError("A delivery cannot arrive in the future: check the date.")
+        return received_on
+
 
 class ReceiptLineForm(forms.Form):
     PRICE_KINDS = [("total", "for the line"), ("unit", "per unit")]
@@ -136,7 +143,13 @@ class ReceiptLineForm(forms.Form):
     )
     price = MoneyField()
     price_kind = forms.ChoiceField(choices=PRICE_KINDS, initial="total", label="Price is")
-    lot_code = forms.CharField(max_length=64, required=False, label="Supplier's lot code")
+    lot_code = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Supplier's lot code",
+        help_text="Needed for lot-tracked materials.",
+    )
+    lot_code.show_optional = False
     expiry_date = forms.DateField(
         required=False,
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),

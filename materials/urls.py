@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/prices/", views.material_price, name="price"),
     path("reorder/", views.reorder_list, name="reorder"),
     path("receive/", views.receive, name="receive"),
+    path("receive/line/", views.receive_line, name="receive-line"),
     path("receive/line-preview/", views.receive_line_preview, name="receive-line-preview"),
     path("receipts/", views.receipt_list, name="receipts"),
     path("receipts/<int:pk>/", views.receipt_detail, name="receipt"),

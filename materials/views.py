@@ -1,3 +1,4 @@
+import contextlib
 import re
 from decimal import Decimal
 
@@ -171,12 +172,40 @@ def receive(request):
                         request, f"{receipt} received: {count} line{'s' if count != 1 else ''}."
                     )
                 return redirect("materials:receipt", pk=receipt.pk)
+        _attach_previews(lines)
     else:
         form = ReceiptForm(
             initial={"received_on": timezone.localdate(), "supplier": request.GET.get("supplier")}
         )
         lines = receipt_line_formset(blank_lines=_line_count(request))
-    return render(request, "materials/receive.html", {"form": form, "lines": lines})
+        _attach_previews(lines)
+    return render(
+        request, "materials/receive.html", {"form": form, "lines": lines, "max_lines": MAX_LINES}
+    )
+
+
+@permission_required("materials.add_receipt", raise_exception=True)
+def receive_line(request):
+    """htmx: one more blank line for the delivery form, and the form's new line count."""
+    try:
+        index = int(request.GET.get("index", ""))
+    except ValueError:
+        return HttpResponse(status=400)
+    if not 0 <= index < MAX_LINES:
+        return HttpResponse(status=400)
+    line = ReceiptLineForm(prefix=f"lines-{index}")
+    line.preview = None
+    context = {"line": line, "index": index, "next_index": index + 1, "max_lines": MAX_LINES}
+    return render(request, "materials/_receipt_line_added.html", context)
+
+
+def _attach_previews(lines) -> None:
+    """What each valid line comes to, so a page shown again after an error keeps its previews."""
+    for line in lines.forms:
+        line.preview = None
+        if line.is_bound and line.has_changed() and line.is_valid():
+            with contextlib.suppress(ValidationError):  # the error is shown by the save
+                line.preview = _preview(line.cleaned_data)
 
 
 def _receipt_lines(form, lines) -> list[services.ReceiptLineInput]:
@@ -215,28 +244,30 @@ def receive_line_preview(request):
     if prefix is None or not all(request.POST.get(f"{prefix}-{f}", "").strip() for f in needed):
         return HttpResponse("")  # nothing to say until the line has a material, quantity, price
     line = ReceiptLineForm(request.POST, prefix=prefix)
-    context = {"line": line, "preview": None}
+    context = {"line": line, "preview": None, "problem": None}
     if line.is_valid():
-        data = line.cleaned_data
         try:
-            priced = services.price_lines(
-                [
-                    services.ReceiptLineInput(
-                        material=data["material"],
-                        quantity=data["quantity"],
-                        unit=data["unit"],
-                        location=None,
-                        price=data["price"] if data["price_kind"] == "total" else None,
-                        unit_price=data["price"] if data["price_kind"] == "unit" else None,
-                    )
-                ],
-                shipping=Decimal(0),
-            )[0]
+            context["preview"] = _preview(line.cleaned_data)
         except ValidationError as exc:
             context["problem"] = " ".join(exc.messages)
-        else:
-            context["preview"] = priced
     return render(request, "materials/_line_preview.html", context)
+
+
+def _preview(data) -> services.PricedLine:
+    """One line priced on its own (before shipping)."""
+    return services.price_lines(
+        [
+            services.ReceiptLineInput(
+                material=data["material"],
+                quantity=data["quantity"],
+                unit=data["unit"],
+                location=None,
+                price=data["price"] if data["price_kind"] == "total" else None,
+                unit_price=data["price"] if data["price_kind"] == "unit" else None,
+            )
+        ],
+        shipping=Decimal(0),
+    )[0]
 
 
 @permission_required("materials.view_receipt", raise_exception=True)

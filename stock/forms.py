@@ -111,11 +111,15 @@ class AdjustmentForm(IdempotentForm):
             self.fields["unit"].initial = item.unit
             balances = list(lots_for_item(item, location))
             self.fields["lot"].queryset = Lot.objects.filter(item=item)
-            self.fields["lot"].choices = [("", self.fields["lot"].empty_label)] + [
+            blank = (
+                "Choose a lot (or, putting in, a new one: its code below)"
+                if item.lot_tracked
+                else "First expiry first (automatic)"
+            )
+            self.fields["lot"].choices = [("", blank)] + [
                 (b.lot_id, lot_label(b)) for b in balances
             ]
             if item.lot_tracked:
-                self.fields["lot"].empty_label = None
                 today = timezone.localdate()
                 suggestion = next(
                     (b for b in balances if not b.lot.quarantined and not b.lot.is_expired(today)),
@@ -229,6 +233,14 @@ class CountForm(LotQuantitiesForm):
             self.fields[f"seen-{b.pk}"] = QuantityField(
                 required=False, allow_zero=True, widget=forms.HiddenInput, initial=b.quantity
             )
+
+    def changed_since_preview(self) -> bool:
+        """True when a counted figure differs from the one the preview showed (each row sends
+        back what it showed as shown-<pk>): posting it would post what nobody saw."""
+        return any(
+            self.data.get(f"shown-{b.pk}", "") != self.data.get(f"q-{b.pk}", "")
+            for b in self.balances
+        )
 
     def counts(self) -> list[tuple]:
         """(lot, counted, the balance seen) for every counted row."""

@@ -134,7 +134,10 @@ def adjustment_new(request):
     else:
         # First view, or the item/location changed: refill the lot and unit choices.
         source = request.POST if request.method == "POST" else request.GET
-        form = AdjustmentForm(initial={k: v for k, v in source.items() if k != "refresh"})
+        # The lot list is rebuilt for the item: its suggestion, not the old choice, is shown.
+        form = AdjustmentForm(
+            initial={k: v for k, v in source.items() if k not in ("refresh", "lot")}
+        )
     if request.htmx and "refresh" in request.POST:
         return render(request, "stock/adjustment_form.html#item-fields", {"form": form})
     return render(request, "stock/adjustment_form.html", {"form": form})
@@ -157,7 +160,11 @@ def count_new(request):
     form = CountForm(request.POST or None, balances=balances)
     preview = False
     if request.method == "POST" and form.is_valid():
-        if request.POST.get("action") == "post":
+        if request.POST.get("action") == "post" and form.changed_since_preview():
+            messages.warning(
+                request, "A count changed after the differences were shown: check them again."
+            )
+        elif request.POST.get("action") == "post":
             try:
                 posting = services.count_post(
                     location=location,

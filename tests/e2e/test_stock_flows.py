@@ -54,6 +54,8 @@ def test_a_maker_receives_a_delivery_on_the_tablet(page, live_server, shoot, ben
     second.get_by_label("Price", exact=True).fill("44.50")
     second.get_by_label("Supplier's lot code").fill("LAV-2611")
     expect(page.locator("#line-1-preview")).to_contain_text("500 ml at EUR 0.089 per ml")
+    page.get_by_role("button", name="Add a line").click()
+    expect(page.locator("#line-4")).to_be_visible()  # a fifth line, left blank
     assert_fits_the_screen(page)
     shoot("receive-filled")
 

@@ -468,3 +468,45 @@ def test_expired_and_quarantined_stock_is_not_counted_as_usable(viewer_client, l
     reorder = viewer_client.get(reverse("materials:reorder")).content.decode()
     assert "Lavender oil" in reorder
     assert old.lines.get().lot.is_expired()
+
+
+def test_a_failed_delivery_says_so_at_the_top_and_keeps_its_previews(
+    maker_client, supplier, soy_wax, lavender, storage
+):
+    data = receive_form(
+        supplier,
+        storage,
+        [
+            {"material": soy_wax, "quantity": "10", "unit": "lb", "price": "9.98"},
+            {"material": lavender, "quantity": "100", "unit": "ml", "price": "9"},
+        ],
+    )
+    html = maker_client.post(reverse("materials:receive"), data).content.decode()
+    summary = html.split('id="not-saved"')[1].split("</div>")[0]
+    assert "The delivery was not saved." in summary
+    assert 'href="#line-1">Line 2</a>: Lavender oil is lot-tracked' in summary
+    assert "10 lb = 4,535.924 g at EUR 0.0022 per g" in html  # line 1 keeps its preview
+    assert not Receipt.objects.exists()
+
+
+def test_a_delivery_cannot_be_dated_in_the_future(maker_client, supplier, soy_wax, storage):
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    data = receive_form(
+        supplier,
+        storage,
+        [{"material": soy_wax, "quantity": "1", "unit": "kg", "price": "4"}],
+        received_on=tomorrow,
+    )
+    html = maker_client.post(reverse("materials:receive"), data).content.decode()
+    assert "A delivery cannot arrive in the future: check the date." in html
+    assert not Receipt.objects.exists()
+
+
+def test_add_a_line_brings_a_blank_line_and_counts_it(maker_client):
+    response = maker_client.get(reverse("materials:receive-line"), {"index": 4})
+    html = response.content.decode()
+    assert 'id="line-4"' in html and 'name="lines-4-material"' in html
+    assert 'name="lines-TOTAL_FORMS" value="5"' in html and 'hx-swap-oob="true"' in html
+    assert "index=5" in html
+    assert maker_client.get(reverse("materials:receive-line"), {"index": "x"}).status_code == 400
+    assert maker_client.get(reverse("materials:receive-line"), {"index": 60}).status_code == 400

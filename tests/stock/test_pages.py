@@ -255,10 +255,40 @@ def test_a_count_shows_differences_first_and_posts_only_when_asked(maker_client,
     preview = maker_client.post(url, {**form, "action": "preview"})
     assert "-4" in preview.content.decode()
     assert on_hand(a, storage) == D("100")
-    response = maker_client.post(url, {**form, "action": "post"})
+    shown = {f"shown-{ba.pk}": "96", f"shown-{bb.pk}": ""}
+    response = maker_client.post(url, {**form, **shown, "action": "post"})
     assert response.status_code == 302
     assert on_hand(a, storage) == D("96")
     assert on_hand(b, storage) == D("100")
+
+
+def test_a_count_changed_after_its_preview_is_shown_again_not_posted(maker_client, wax, storage):
+    a = receive(wax, storage, "100", code="A")
+    ba = Balance.objects.get(lot=a, location=storage)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    form = {f"q-{ba.pk}": "90", f"shown-{ba.pk}": "102", "idempotency_key": key()}
+    response = maker_client.post(url, {**form, "action": "post"}, follow=True)
+    html = response.content.decode()
+    assert "A count changed after the differences were shown" in html
+    assert "-10" in html
+    assert on_hand(a, storage) == D("100")
+
+
+def test_a_count_of_a_shelf_someone_drew_from_meanwhile_is_refused(maker_client, wax, storage):
+    a = receive(wax, storage, "100", code="A")
+    ba = Balance.objects.get(lot=a, location=storage)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    draw(a, storage, "3")  # a batch drew 3 after the maker opened the count
+    form = {
+        f"q-{ba.pk}": "100",
+        f"shown-{ba.pk}": "100",
+        f"seen-{ba.pk}": "100",
+        "idempotency_key": key(),
+        "action": "post",
+    }
+    html = maker_client.post(url, form).content.decode()
+    assert "changed since the count was shown (then 100 g, now 97 g)" in html
+    assert on_hand(a, storage) == D("97")
 
 
 def test_a_count_with_nothing_entered_asks_for_a_quantity(maker_client, wax, storage):
