@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import DecimalField, F, Sum
+from django.db.models import DecimalField, Exists, F, OuterRef, Sum
 from django.db.models.functions import Coalesce, Lower, Upper
 from django.utils import timezone
 
@@ -767,14 +767,17 @@ RECEIPTS_HEADER = [
     "unit_cost",
     "lot_code",
     "expiry_date",
+    "reversed",
 ]
 
 
 def receipts_rows() -> Iterator[list]:
     """One row per line of every delivery received, oldest first. One query."""
-    lines = ReceiptLine.objects.select_related(
-        "receipt__supplier", "material__item", "lot"
-    ).order_by("receipt__received_on", "receipt_id", "id")
+    lines = (
+        ReceiptLine.objects.select_related("receipt__supplier", "material__item", "lot")
+        .annotate(reversed=Exists(Posting.objects.filter(reverses=OuterRef("receipt__posting"))))
+        .order_by("receipt__received_on", "receipt_id", "id")
+    )
     for line in lines:
         receipt, item = line.receipt, line.material.item
         yield _cells(
@@ -793,4 +796,5 @@ def receipts_rows() -> Iterator[list]:
             line.unit_cost,
             line.lot.code,
             line.lot.expiry_date,
+            "yes" if line.reversed else "no",
         )

@@ -153,7 +153,8 @@ def reorder_groups():
 
 def receipts(page_number=1, supplier: Supplier | None = None):
     qs = Receipt.objects.select_related("supplier", "created_by").annotate(
-        goods=Coalesce(Sum("lines__price"), ZERO)
+        goods=Coalesce(Sum("lines__price"), ZERO),
+        reversed=Exists(Posting.objects.filter(reverses=OuterRef("posting"))),
     )
     if supplier is not None:
         qs = qs.filter(supplier=supplier)

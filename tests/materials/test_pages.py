@@ -510,3 +510,19 @@ def test_add_a_line_brings_a_blank_line_and_counts_it(maker_client):
     assert "index=5" in html
     assert maker_client.get(reverse("materials:receive-line"), {"index": "x"}).status_code == 400
     assert maker_client.get(reverse("materials:receive-line"), {"index": 60}).status_code == 400
+
+
+def test_a_reversed_delivery_is_marked_in_the_list_and_the_export(viewer_client, soy_wax, storage):
+    from stock.services import posting_reverse
+
+    receipt = stock_up(soy_wax, storage, "1", "kg")
+    kept = stock_up(soy_wax, storage, "2", "kg")
+    posting_reverse(
+        posting=receipt.posting, note="wrong supplier", user=None, idempotency_key=key()
+    )
+    html = viewer_client.get(reverse("materials:receipts")).content.decode()
+    assert html.count('class="badge badge-bad">reversed') == 1
+    response = viewer_client.get(reverse("materials:export-receipts"))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    reversed_by_receipt = {row["receipt"]: row["reversed"] for row in rows}
+    assert reversed_by_receipt == {str(receipt.pk): "yes", str(kept.pk): "no"}
