@@ -558,12 +558,14 @@ def materials_import(*, text: str, user, idempotency_key: str, note: str = "") -
         )
     except _Replayed as replay:
         return ImportResult(posting=replay.posting, replayed=True)
-    except IntegrityError:
-        # A concurrent confirm of the same file won (same SKUs), or someone created one of
-        # these SKUs at the same moment.
+    except (IntegrityError, ValidationError) as exc:
+        # A concurrent confirm of the same file won (same SKUs, categories, suppliers), or
+        # someone created one of these at the same moment.
         posting = Posting.objects.filter(idempotency_key=idempotency_key).first()
         if posting is not None:
             return ImportResult(posting=posting, replayed=True)
+        if isinstance(exc, ValidationError):
+            raise
         raise ValidationError(IMPORT_RACE, code="race_lost") from None
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from stock.models import COST, MONEY, QUANTITY, Item, Location, Lot, Posting
@@ -19,6 +20,7 @@ class Category(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "categories"
+        constraints = [models.UniqueConstraint(Lower("name"), name="category_name_unique_any_case")]
 
     def __str__(self):
         return self.name
@@ -34,6 +36,7 @@ class Supplier(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="supplier_name_unique_any_case")]
 
     def __str__(self):
         return self.name

@@ -5,9 +5,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from loomworks.naming import unique_name
+from loomworks.naming import save_named, unique_name
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
 from stock.models import COST, Item, ItemKind, Location, PostingKind
 from stock.services import (
@@ -61,26 +61,33 @@ def material_create(
     sku = _clean_sku(sku)
     if unit not in Unit.values:
         raise ValidationError({"unit": f"Unknown unit {unit!r}."})
-    with transaction.atomic():
-        clash = Item.objects.filter(sku__iexact=sku).first()
-        if clash is not None:
-            raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
-        item = Item.objects.create(
+    clash = Item.objects.filter(sku__iexact=sku).first()
+    if clash is not None:
+        raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
+    try:
+        return _material_create(
             sku=sku,
-            name=" ".join(name.split()),
+            name=name,
             unit=unit,
-            kind=ItemKind.MATERIAL,
+            category=category,
             lot_tracked=lot_tracked,
             shelf_life_days=shelf_life_days,
-        )
-        return Material.objects.create(
-            item=item,
-            category=category,
             reorder_point=reorder_point,
             reorder_quantity=reorder_quantity,
             preferred_supplier=preferred_supplier,
             notes=notes,
         )
+    except IntegrityError:  # the same SKU, added by someone else at the same moment
+        raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name="another material")}) from None
+
+
+@transaction.atomic
+def _material_create(*, sku, name, unit, notes, **material_fields) -> Material:
+    item_fields = {k: material_fields.pop(k) for k in ("lot_tracked", "shelf_life_days")}
+    item = Item.objects.create(
+        sku=sku, name=" ".join(name.split()), unit=unit, kind=ItemKind.MATERIAL, **item_fields
+    )
+    return Material.objects.create(item=item, notes=notes, **material_fields)
 
 
 @transaction.atomic
@@ -125,16 +132,14 @@ def supplier_save(*, supplier: Supplier | None = None, name: str, **fields) -> S
     supplier.name = name
     for key, value in fields.items():
         setattr(supplier, key, value.strip() if isinstance(value, str) else value)
-    supplier.save()
-    return supplier
+    return save_named(supplier, noun="supplier")
 
 
 def category_save(*, category: Category | None = None, name: str) -> Category:
     name = unique_name(Category.objects, name, noun="category", instance=category)
     category = category or Category()
     category.name = name
-    category.save()
-    return category
+    return save_named(category, noun="category")
 
 
 def category_delete(*, category: Category) -> None:

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from stock.units import Unit
@@ -41,6 +42,7 @@ class Item(models.Model):
     class Meta:
         ordering = ["name", "sku"]
         indexes = [models.Index(fields=["kind", "archived"])]
+        constraints = [models.UniqueConstraint(Lower("sku"), name="item_sku_unique_any_case")]
 
     def __str__(self):
         return self.name
@@ -55,6 +57,7 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="location_name_unique_any_case")]
 
     def __str__(self):
         return self.name

@@ -30,7 +30,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from loomworks.naming import unique_name
+from loomworks.naming import save_named, unique_name
 from stock.models import (
     COST_PLACES,
     QUANTITY_PLACES,
@@ -718,8 +718,7 @@ def location_save(
     location = location or Location()
     location.name = name
     location.description = description.strip()
-    location.save()
-    return location
+    return save_named(location, noun="location")
 
 
 def location_set_archived(*, location: Location, archived: bool) -> Location:

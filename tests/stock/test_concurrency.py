@@ -9,7 +9,7 @@ from django.db import connection, connections
 
 from stock import services
 from stock.checks import ledger_violations
-from stock.models import Balance, Posting, PostingKind
+from stock.models import Balance, Location, Posting, PostingKind
 from tests.stock.factories import ItemFactory, LocationFactory, draw, key, receive
 from tests.threads import run_together
 
@@ -122,3 +122,20 @@ def test_a_hundred_submissions_of_one_form_make_one_posting():
     assert Posting.objects.filter(kind=PostingKind.DISPATCH).count() == 1
     assert Balance.objects.get(lot=lot, location=shelf).quantity == D("993")
     assert ledger_violations() == []
+
+
+def test_two_people_adding_the_same_location_at_once_get_one_and_a_message():
+    names = ["Drying rack", "drying RACK", "Drying Rack", "DRYING RACK"]
+
+    def add(i):
+        try:
+            return services.location_save(name=names[i]).pk
+        except ValidationError as exc:
+            return exc.message_dict["name"][0]
+
+    results = run_together(4, add)
+    created = [r for r in results if isinstance(r, int)]
+    assert len(created) == 1
+    assert Location.objects.filter(name__iexact="drying rack").count() == 1
+    refused = [r for r in results if not isinstance(r, int)]
+    assert all(r.startswith("There is already a location called") for r in refused)
