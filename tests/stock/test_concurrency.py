@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 
 from stock import services
 from stock.checks import ledger_violations
@@ -139,3 +139,62 @@ def test_two_people_adding_the_same_location_at_once_get_one_and_a_message():
     assert Location.objects.filter(name__iexact="drying rack").count() == 1
     refused = [r for r in results if not isinstance(r, int)]
     assert all(r.startswith("There is already a location called") for r in refused)
+
+
+class _DatabaseSaid(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _failing(sqlstate, times, real):
+    """A stand-in for the posting transaction that fails `times` times the way PostgreSQL
+    reports a deadlock (40P01) or serialization failure (40001), then runs the real one."""
+    calls = []
+
+    def write(**kwargs):
+        calls.append(connection.in_atomic_block)
+        if len(calls) <= times:
+            error = OperationalError("deadlock detected")
+            error.__cause__ = _DatabaseSaid(sqlstate)
+            raise error
+        return real(**kwargs)
+
+    return write, calls
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+def test_a_deadlock_or_serialization_failure_is_retried_outside_the_transaction(
+    monkeypatch, sqlstate
+):
+    item, shelf = ItemFactory(), LocationFactory(name="Storage")
+    lot = receive(item, shelf, "10")
+    write, calls = _failing(sqlstate, 2, services._write_posting)
+    monkeypatch.setattr(services, "_write_posting", write)
+    draw(lot, shelf, "4")
+    assert calls == [False, False, False]  # three tries, none inside a transaction
+    assert Balance.objects.get(lot=lot).quantity == D("6")
+    assert Posting.objects.filter(kind=PostingKind.DISPATCH).count() == 1
+
+
+def test_a_posting_that_keeps_deadlocking_gives_up_with_a_message(monkeypatch):
+    item, shelf = ItemFactory(), LocationFactory(name="Storage")
+    lot = receive(item, shelf, "10")
+    write, calls = _failing("40P01", 99, services._write_posting)
+    monkeypatch.setattr(services, "_write_posting", write)
+    monkeypatch.setattr(services.time, "sleep", lambda seconds: None)
+    with pytest.raises(ValidationError) as err:
+        draw(lot, shelf, "4")
+    assert err.value.messages == [services.LOCKED_OUT]
+    assert len(calls) == services.MAX_ATTEMPTS
+    assert Balance.objects.get(lot=lot).quantity == D("10")
+
+
+def test_other_database_errors_are_not_retried(monkeypatch):
+    item, shelf = ItemFactory(), LocationFactory(name="Storage")
+    lot = receive(item, shelf, "10")
+    write, calls = _failing("08006", 1, services._write_posting)  # connection failure
+    monkeypatch.setattr(services, "_write_posting", write)
+    with pytest.raises(OperationalError):
+        draw(lot, shelf, "4")
+    assert len(calls) == 1

@@ -40,6 +40,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.places = [LocationFactory(name="Storage"), LocationFactory(name="Bench")]
         self.model = defaultdict(Decimal)  # (lot id, location id) -> quantity
         self.effects = {}  # posting id -> {(lot id, location id): change}
+        self.lots_of = {0: [], 1: []}  # item index -> lot ids, oldest first
         self.reversed = set()
 
     def teardown(self):
@@ -47,6 +48,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self._atomic.__exit__(None, None, None)
 
     def _record(self, posting, changes):
+        changes = {k: v for k, v in changes.items() if v}
         self.effects[posting.pk] = dict(changes)
         for k, v in changes.items():
             self.model[k] += v
@@ -76,7 +78,59 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         lot = posting.created_lots.get()
         self._record(posting, {(lot.pk, location.pk): q})
+        self.lots_of[item].append(lot.pk)
         return lot
+
+    @rule(
+        target=postings, item=st.sampled_from([0, 1]), place=st.sampled_from([0, 1]), q=quantities
+    )
+    def draw_first_in_first_out(self, item, place, q):
+        """A draw that names no lot: the model takes from the oldest lots first (none of these
+        lots expire, so first-expiry-first is oldest-first)."""
+        location = self.places[place]
+        changes, remaining = {}, q
+        for lot_id in self.lots_of[item]:
+            take = min(self.model[(lot_id, location.pk)], remaining)
+            if take > 0:
+                changes[(lot_id, location.pk)] = -take
+                remaining -= take
+        if remaining > 0:  # not enough: the model expects a refusal that changes nothing
+            changes = {(None, location.pk): -remaining}
+        return self._attempt(
+            changes,
+            lambda: posting_create(
+                kind=PostingKind.DISPATCH,
+                lines=[Line(location=location, quantity=-q, item=self.items[item])],
+                user=None,
+                idempotency_key=key(),
+            ),
+        )
+
+    @rule(
+        target=postings,
+        lot=lots,
+        other=lots,
+        place=st.sampled_from([0, 1]),
+        q=quantities,
+        r=quantities,
+    )
+    def draw_two_lines(self, lot, other, place, q, r):
+        """One posting, two lines (maybe the same lot twice): all or nothing."""
+        location = self.places[place]
+        changes = {(lot.pk, location.pk): -q}
+        changes[(other.pk, location.pk)] = changes.get((other.pk, location.pk), 0) - r
+        return self._attempt(
+            changes,
+            lambda: posting_create(
+                kind=PostingKind.DISPATCH,
+                lines=[
+                    Line(location=location, quantity=-q, lot=lot),
+                    Line(location=location, quantity=-r, lot=other),
+                ],
+                user=None,
+                idempotency_key=key(),
+            ),
+        )
 
     @rule(target=postings, lot=lots, place=st.sampled_from([0, 1]), q=quantities)
     def draw(self, lot, place, q):
