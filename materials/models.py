@@ -20,7 +20,13 @@ class Category(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "categories"
-        constraints = [models.UniqueConstraint(Lower("name"), name="category_name_unique_any_case")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="category_name_unique_any_case",
+                violation_error_message="A category with this name exists (in any case).",
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -36,7 +42,13 @@ class Supplier(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), name="supplier_name_unique_any_case")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="supplier_name_unique_any_case",
+                violation_error_message="A supplier with this name exists (in any case).",
+            )
+        ]
 
     def __str__(self):
         return self.name

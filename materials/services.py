@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -28,6 +28,7 @@ NEGATIVE_MONEY = "Prices and shipping cannot be negative."
 
 SHIPPING_IN_CENTS = "Shipping is an amount in whole cents, like 12.50."
 AMOUNT_TOO_LARGE = "{name}: that price is larger than Loomworks can hold."
+COST_TOO_LARGE = "{name}: that comes to a cost per unit larger than Loomworks can hold."
 TOO_SMALL = (
     "{name}: {quantity} {unit} is less than the smallest amount kept in {to} (0.000001 {to})."
 )
@@ -35,6 +36,7 @@ TOO_SMALL = (
 CENT = Decimal("0.01")
 COST_PLACES = Decimal(1).scaleb(-COST["decimal_places"])
 MAX_AMOUNT = Decimal(10) ** 12
+MAX_COST = Decimal(10) ** 13
 
 
 def _clean_sku(sku: str) -> str:
@@ -206,9 +208,9 @@ def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[Priced
         goods = line.price if line.price is not None else line.unit_price * line.quantity
         if goods < 0:
             raise ValidationError(NEGATIVE_MONEY)
+        goods = goods.quantize(CENT, ROUND_HALF_UP) if goods < MAX_AMOUNT else goods
         if goods >= MAX_AMOUNT:
             raise ValidationError(AMOUNT_TOO_LARGE.format(name=item.name))
-        goods = goods.quantize(CENT, ROUND_HALF_UP)
         qty = convert(line.quantity, line.unit, item.unit, item_name=item.name)
         if qty <= 0:
             raise ValidationError(
@@ -220,16 +222,22 @@ def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[Priced
     total = sum((goods for _, _, goods in converted), Decimal(0))
     weights = [goods if total else Decimal(1) for _, _, goods in converted]
     shares = spread_cents(shipping, weights)
-    return [
-        PricedLine(
-            source=line,
-            quantity=qty,
-            goods=goods,
-            shipping_share=share,
-            unit_cost=((goods + share) / qty).quantize(COST_PLACES, ROUND_HALF_UP),
+    priced = []
+    for (line, qty, goods), share in zip(converted, shares, strict=True):
+        with localcontext(prec=60):
+            unit_cost = (goods + share) / qty
+        if unit_cost >= MAX_COST:
+            raise ValidationError(COST_TOO_LARGE.format(name=line.material.item.name))
+        priced.append(
+            PricedLine(
+                source=line,
+                quantity=qty,
+                goods=goods,
+                shipping_share=share,
+                unit_cost=unit_cost.quantize(COST_PLACES, ROUND_HALF_UP),
+            )
         )
-        for (line, qty, goods), share in zip(converted, shares, strict=True)
-    ]
+    return priced
 
 
 def spread_cents(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
@@ -265,9 +273,10 @@ def receipt_create(
         raise ValidationError(NO_RECEIPT_LINES)
     priced = price_lines(lines, shipping)
     ledger_lines = _ledger_lines(priced, received_on)
-    existing = posting_for_key(
-        idempotency_key, PostingKind.RECEIPT, lines_fingerprint(PostingKind.RECEIPT, ledger_lines)
+    fingerprint = lines_fingerprint(
+        PostingKind.RECEIPT, ledger_lines, _receipt_reference(supplier, reference)
     )
+    existing = posting_for_key(idempotency_key, PostingKind.RECEIPT, fingerprint)
     if existing is not None:
         receipt = Receipt.objects.get(posting=existing)
         receipt.replayed = True
@@ -285,6 +294,10 @@ def receipt_create(
             notes=notes,
         )
     )
+
+
+def _receipt_reference(supplier: Supplier, reference: str) -> str:
+    return f"{supplier.name} {reference.strip()}".strip()
 
 
 def _ledger_lines(priced: list[PricedLine], received_on: date | None) -> list[Line]:
@@ -320,7 +333,7 @@ def _write_receipt(
         lines=ledger_lines,
         user=user,
         idempotency_key=idempotency_key,
-        reference=f"{supplier.name} {reference}".strip(),
+        reference=_receipt_reference(supplier, reference),
         note=notes,
     )
     if getattr(posting, "replayed", False):  # a concurrent submission of the same form won

@@ -20,6 +20,8 @@ class TypedNumberMixin:
     "1,500" is refused as ambiguous, "1e3" is not a number."""
 
     def to_python(self, value):
+        if isinstance(value, str):
+            value = value.strip().replace("\u00a0", "")
         if value in self.empty_values:
             return None
         if isinstance(value, str):
@@ -185,7 +187,6 @@ class QuantityRow:
 
     balance: object
     field: object
-    seen: object = None  # counts: the hidden "books said" value
     difference: Decimal | None = None
 
 
@@ -230,9 +231,8 @@ class CountForm(LotQuantitiesForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for b in self.balances:
-            self.fields[f"seen-{b.pk}"] = QuantityField(
-                required=False, allow_zero=True, widget=forms.HiddenInput, initial=b.quantity
-            )
+            # What "Books say" showed on the page being posted (the template writes it).
+            self.fields[f"seen-{b.pk}"] = QuantityField(required=False, allow_zero=True)
 
     def changed_since_preview(self) -> bool:
         """True when a counted figure differs from the one the preview showed (each row sends
@@ -244,10 +244,7 @@ class CountForm(LotQuantitiesForm):
 
     def counts(self) -> list[tuple]:
         """(lot, counted, the balance seen) for every counted row."""
-        return [
-            (b.lot, q, self.cleaned_data.get(f"seen-{b.pk}") or b.quantity)
-            for b, q in self.entered()
-        ]
+        return [(b.lot, q, self.cleaned_data.get(f"seen-{b.pk}")) for b, q in self.entered()]
 
     def rows(self) -> list[QuantityRow]:
         counted = dict(self.entered()) if self.is_bound and self.is_valid() else {}
@@ -255,7 +252,6 @@ class CountForm(LotQuantitiesForm):
             QuantityRow(
                 b,
                 self[f"q-{b.pk}"],
-                seen=self[f"seen-{b.pk}"],
                 difference=counted[b] - b.quantity if b in counted else None,
             )
             for b in self.balances

@@ -42,7 +42,13 @@ class Item(models.Model):
     class Meta:
         ordering = ["name", "sku"]
         indexes = [models.Index(fields=["kind", "archived"])]
-        constraints = [models.UniqueConstraint(Lower("sku"), name="item_sku_unique_any_case")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("sku"),
+                name="item_sku_unique_any_case",
+                violation_error_message="An item with this SKU exists (in any case).",
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -57,7 +63,13 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), name="location_name_unique_any_case")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="location_name_unique_any_case",
+                violation_error_message="A location with this name exists (in any case).",
+            )
+        ]
 
     def __str__(self):
         return self.name

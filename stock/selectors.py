@@ -196,11 +196,12 @@ def locations_with_stock():
     ).order_by("archived", "name")
 
 
-def lots_at(location: Location, *, item: Item | None = None, include_empty: bool = False):
-    """Balances at a location with their lots and items: what a count or transfer lists."""
+def lots_at(location: Location, *, item: Item | None = None, keep=()):
+    """Balances at a location with their lots and items: what a count or transfer lists. Rows
+    that hold stock, and the rows in `keep` (balance ids a submitted form named) even if they
+    have been emptied since, so a figure typed for them is never dropped without a word."""
     balances = Balance.objects.filter(location=location).select_related("lot__item")
-    if not include_empty:
-        balances = balances.filter(quantity__gt=0)
+    balances = balances.filter(Q(quantity__gt=0) | Q(pk__in=list(keep)))
     if item is not None:
         balances = balances.filter(lot__item=item)
     return balances.order_by(

@@ -162,7 +162,7 @@ def posting_create(
     """Write one posting, all or nothing. The same idempotency key again returns the first one."""
     if not idempotency_key or len(idempotency_key) > 64:
         raise ValueError("idempotency_key must be 1 to 64 characters")
-    fingerprint = lines_fingerprint(kind, lines)
+    fingerprint = lines_fingerprint(kind, lines, reference, reason)
     existing = posting_for_key(idempotency_key, kind, fingerprint)
     if existing is not None:
         return existing
@@ -196,15 +196,22 @@ def posting_for_key(key: str, kind: str, fingerprint: str) -> Posting | None:
     posting = Posting.objects.filter(idempotency_key=key).first()
     if posting is None:
         return None
-    if posting.kind != kind or posting.fingerprint != fingerprint:
+    # Postings written before fingerprints existed carry none: their key alone decides.
+    if posting.kind != kind or posting.fingerprint not in (fingerprint, ""):
         raise ValidationError(KEY_USED, code="key_used")
     posting.replayed = True
     return posting
 
 
-def lines_fingerprint(kind: str, lines: list[Line]) -> str:
-    """A digest of what a submission asks for, kept with its idempotency key."""
-    parts = [kind]
+def lines_fingerprint(kind: str, lines: list[Line], reference: str = "", reason: str = "") -> str:
+    """A digest of what a submission asks for (its lines, its reference and reason: for a
+    delivery, the supplier), kept with its idempotency key. Numbers enter in plain form, so
+    the same figures always give the same digest."""
+
+    def number(value):
+        return plain(value) if value is not None and value.is_finite() else value
+
+    parts = [kind, reference.strip(), reason]
     for line in lines:
         parts.append(
             "|".join(
@@ -213,10 +220,10 @@ def lines_fingerprint(kind: str, lines: list[Line]) -> str:
                     line.lot.pk if line.lot is not None else "",
                     line.item.pk if line.item is not None else "",
                     line.location.pk,
-                    plain(line.quantity) if line.quantity.is_finite() else line.quantity,
+                    number(line.quantity),
                     line.lot_code.strip(),
                     line.expiry_date or "",
-                    line.unit_cost if line.unit_cost is not None else "",
+                    number(line.unit_cost) if line.unit_cost is not None else "",
                     line.received_on or "",
                     line.counted,
                 )
@@ -468,7 +475,9 @@ def _create_lots(posting: Posting, lines: list[Line], today: date) -> dict[int, 
             code=codes[i],
             expiry_date=line.expiry_date
             or _expiry_from_shelf_life(line.item, line.received_on or today),
-            unit_cost=line.unit_cost if line.unit_cost is not None else Decimal(0),
+            unit_cost=line.unit_cost
+            if line.unit_cost is not None
+            else item_last_unit_cost(line.item),
             created_by_posting=posting,
             received_on=line.received_on or today,
         )
@@ -577,8 +586,6 @@ def adjustment_post(
     """Put stock in (quantity > 0) or take it out (quantity < 0), saying why."""
     if reason not in Reason.values:
         raise ValidationError(REASON_REQUIRED, code="reason_required")
-    if lot is None and quantity > 0 and unit_cost is None:
-        unit_cost = item_last_unit_cost(item)
     line = Line(
         location=location,
         quantity=quantity,
@@ -599,7 +606,8 @@ def adjustment_post(
 
 
 def item_last_unit_cost(item: Item) -> Decimal:
-    """What the latest lot of an item cost: the value found stock is booked at."""
+    """What the latest lot of an item cost: the value stock found without a cost is booked at
+    (looked up inside the posting's transaction, so a repeated submission asks the same)."""
     last = item.lots.order_by("-received_on", "-id").values_list("unit_cost", flat=True).first()
     return last if last is not None else Decimal(0)
 
@@ -673,6 +681,7 @@ def posting_reverse(*, posting: Posting, note: str, user, idempotency_key: str) 
     if by is not None:
         existing = Posting.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None and existing.pk == by.pk:
+            existing.replayed = True
             return existing
         raise ValidationError(
             ALREADY_REVERSED.format(posting=posting, by=by), code="already_reversed"

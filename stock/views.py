@@ -17,7 +17,7 @@ from stock.forms import (
     ReverseForm,
     TransferForm,
 )
-from stock.models import Location, Lot, Posting
+from stock.models import Location, Lot, Posting, PostingKind
 
 
 def _posted(request, posting, verb="posted"):
@@ -143,6 +143,29 @@ def adjustment_new(request):
     return render(request, "stock/adjustment_form.html", {"form": form})
 
 
+def _already_posted(request, kind) -> Posting | None:
+    """A second tap of a count or transfer form that was posted: its posting, before the form
+    is rebuilt from stock that the first tap has already changed."""
+    key = request.POST.get("idempotency_key", "") if request.method == "POST" else ""
+    if not key or request.POST.get("action", "post") != "post":
+        return None
+    posting = Posting.objects.filter(idempotency_key=key, kind=kind).first()
+    if posting is not None:
+        posting.replayed = True
+    return posting
+
+
+def _named_rows(request) -> list[int]:
+    """The balance rows a submitted count or transfer form has a figure for."""
+    if request.method != "POST":
+        return []
+    return [
+        int(name[2:])
+        for name, value in request.POST.items()
+        if name.startswith("q-") and name[2:].isdigit() and value.strip()
+    ]
+
+
 def _location_choice(request):
     """The location (and item) a count or transfer page is working on, from the query string."""
     chooser = ChooseLocationForm(request.GET or None)
@@ -156,7 +179,9 @@ def count_new(request):
     chooser, location, item = _location_choice(request)
     if location is None:
         return render(request, "stock/count.html", {"chooser": chooser})
-    balances = selectors.lots_at(location, item=item)
+    if (posted := _already_posted(request, PostingKind.COUNT)) is not None:
+        return _posted(request, posted)
+    balances = selectors.lots_at(location, item=item, keep=_named_rows(request))
     form = CountForm(request.POST or None, balances=balances)
     preview = False
     if request.method == "POST" and form.is_valid():
@@ -190,7 +215,9 @@ def transfer_new(request):
     chooser, location, item = _location_choice(request)
     if location is None:
         return render(request, "stock/transfer.html", {"chooser": chooser})
-    balances = selectors.lots_at(location, item=item)
+    if (posted := _already_posted(request, PostingKind.TRANSFER)) is not None:
+        return _posted(request, posted)
+    balances = selectors.lots_at(location, item=item, keep=_named_rows(request))
     form = TransferForm(request.POST or None, balances=balances, from_location=location)
     if request.method == "POST" and form.is_valid():
         try:

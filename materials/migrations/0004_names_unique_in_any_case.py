@@ -3,6 +3,8 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from loomworks.migration_checks import refuse_case_duplicates
+
 
 class Migration(migrations.Migration):
 
@@ -11,12 +13,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(refuse_case_duplicates('materials', 'category', 'name'), migrations.RunPython.noop),
+        migrations.RunPython(refuse_case_duplicates('materials', 'supplier', 'name'), migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='category',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='category_name_unique_any_case'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='category_name_unique_any_case', violation_error_message='A category with this name exists (in any case).'),
         ),
         migrations.AddConstraint(
             model_name='supplier',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='supplier_name_unique_any_case'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='supplier_name_unique_any_case', violation_error_message='A supplier with this name exists (in any case).'),
         ),
     ]

@@ -3,6 +3,8 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from loomworks.migration_checks import refuse_case_duplicates
+
 
 class Migration(migrations.Migration):
 
@@ -11,12 +13,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(refuse_case_duplicates('stock', 'item', 'sku'), migrations.RunPython.noop),
+        migrations.RunPython(refuse_case_duplicates('stock', 'location', 'name'), migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='item',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('sku'), name='item_sku_unique_any_case'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('sku'), name='item_sku_unique_any_case', violation_error_message='An item with this SKU exists (in any case).'),
         ),
         migrations.AddConstraint(
             model_name='location',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='location_name_unique_any_case'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='location_name_unique_any_case', violation_error_message='A location with this name exists (in any case).'),
         ),
     ]

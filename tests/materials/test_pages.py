@@ -526,3 +526,41 @@ def test_a_reversed_delivery_is_marked_in_the_list_and_the_export(viewer_client,
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     reversed_by_receipt = {row["receipt"]: row["reversed"] for row in rows}
     assert reversed_by_receipt == {str(receipt.pk): "yes", str(kept.pk): "no"}
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            {"quantity": "1", "unit": "kg", "price": "999999999999.995"},
+            "that price is larger than Loomworks can hold",
+        ),
+        (
+            {"quantity": "0.000001", "unit": "g", "price": "999999999"},
+            "that comes to a cost per unit larger than Loomworks can hold",
+        ),
+    ],
+)
+def test_absurd_prices_get_a_message_not_an_error_page(
+    maker_client, supplier, soy_wax, storage, line, message
+):
+    data = receive_form(supplier, storage, [{"material": soy_wax, **line}], shipping="1")
+    response = maker_client.post(reverse("materials:receive"), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html and "The delivery was not saved." in html
+    assert not Receipt.objects.exists()
+
+
+def test_the_same_form_sent_again_with_another_supplier_is_refused(
+    maker_client, supplier, soy_wax, storage
+):
+    line = {"material": soy_wax, "quantity": "1", "unit": "kg", "price": "4"}
+    data = receive_form(supplier, storage, [line])
+    maker_client.post(reverse("materials:receive"), data)
+    other = SupplierFactory(name="Other supplies")
+    html = maker_client.post(
+        reverse("materials:receive"), {**data, "supplier": other.pk}
+    ).content.decode()
+    assert "already posted with other figures" in html
+    assert Receipt.objects.get().supplier == supplier

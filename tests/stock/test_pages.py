@@ -407,3 +407,107 @@ def test_ledger_pages_read_in_the_same_number_of_queries_for_few_or_many_rows(
     few = queries()
     grow(20)
     assert queries() == few
+
+
+def _hidden(html, name):
+    return html.split(f'name="{name}" value="')[1].split('"')[0]
+
+
+def test_a_count_previewed_after_a_draw_posts_against_what_the_preview_showed(
+    maker_client, wax, storage
+):
+    a = receive(wax, storage, "100", code="A")
+    ba = Balance.objects.get(lot=a, location=storage)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    form_page = maker_client.get(url).content.decode()
+    assert _hidden(form_page, f"seen-{ba.pk}") == "100.000000"
+    draw(a, storage, "3")  # a batch draws 3 while the maker counts
+    typed = {f"q-{ba.pk}": "95", "idempotency_key": key()}
+    preview = maker_client.post(url, {**typed, f"seen-{ba.pk}": "100", "action": "preview"})
+    html = preview.content.decode()
+    assert "97 g" in html and "-2" in html  # the preview shows the books as they are now
+    seen_now = _hidden(html, f"seen-{ba.pk}")
+    response = maker_client.post(
+        url, {**typed, f"seen-{ba.pk}": seen_now, f"shown-{ba.pk}": "95", "action": "post"}
+    )
+    assert response.status_code == 302
+    assert on_hand(a, storage) == D("95")
+
+
+@pytest.mark.parametrize("flow", ["count to zero", "transfer all"])
+def test_a_double_tap_that_emptied_a_row_still_says_already_posted(
+    maker_client, wax, storage, bench, flow
+):
+    a = receive(wax, storage, "100", code="A")
+    ba = Balance.objects.get(lot=a, location=storage)
+    if flow == "count to zero":
+        url = reverse("stock:count") + f"?location={storage.pk}"
+        data = {f"q-{ba.pk}": "0", f"seen-{ba.pk}": "100", f"shown-{ba.pk}": "0", "action": "post"}
+    else:
+        url = reverse("stock:transfer") + f"?location={storage.pk}"
+        data = {f"q-{ba.pk}": "100", "to_location": bench.pk}
+    data["idempotency_key"] = key()
+    assert maker_client.post(url, data).status_code == 302
+    second = maker_client.post(url, data, follow=True).content.decode()
+    assert "was already posted; nothing was posted twice." in second
+    assert Posting.objects.filter(kind__in=[PostingKind.COUNT, PostingKind.TRANSFER]).count() == 1
+
+
+def test_a_counted_lot_moved_away_before_posting_is_not_dropped_silently(
+    maker_client, wax, storage, bench
+):
+    from stock.services import transfer_post
+
+    a = receive(wax, storage, "100", code="A")
+    ba = Balance.objects.get(lot=a, location=storage)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    transfer_post(
+        from_location=storage,
+        to_location=bench,
+        quantities=[(a, D("100"))],
+        user=None,
+        idempotency_key=key(),
+    )
+    data = {
+        f"q-{ba.pk}": "100",
+        f"seen-{ba.pk}": "100",
+        f"shown-{ba.pk}": "100",
+        "action": "post",
+        "idempotency_key": key(),
+    }
+    html = maker_client.post(url, data).content.decode()
+    assert "changed since the count was shown (then 100 g, now 0 g)" in html
+    assert not Posting.objects.filter(kind=PostingKind.COUNT).exists()
+
+
+def test_a_double_tapped_put_in_of_a_new_item_posts_once(maker_client, storage):
+    jar = ItemFactory(name="Amber jar", unit="each")
+    fields = {"item": jar, "location": storage, "quantity": "12", "unit": "each"}
+    same = key()
+    first = adjust(maker_client, idempotency_key=same, direction="in", reason="found", **fields)
+    second = adjust(maker_client, idempotency_key=same, direction="in", reason="found", **fields)
+    assert (first.status_code, second.status_code) == (302, 302)  # the second is a replay
+    assert Posting.objects.filter(kind=PostingKind.ADJUSTMENT).count() == 1
+    assert Balance.objects.get(lot__item=jar).quantity == D("12")
+
+
+def test_a_double_tapped_reversal_says_already(owner_client, wax, storage):
+    lot = receive(wax, storage, "100")
+    used = draw(lot, storage, "30")
+    data = {"note": "counted wrong", "idempotency_key": key()}
+    url = reverse("stock:posting-reverse", args=[used.pk])
+    owner_client.post(url, data)
+    html = owner_client.post(url, data, follow=True).content.decode()
+    assert "was already posted; nothing was posted twice." in html
+    assert on_hand(lot, storage) == D("100")
+
+
+def test_a_stray_space_in_an_empty_count_row_is_still_empty(maker_client, wax, storage):
+    a = receive(wax, storage, "100", code="A")
+    b = receive(wax, storage, "50", code="B")
+    ba = Balance.objects.get(lot=a, location=storage)
+    bb = Balance.objects.get(lot=b, location=storage)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    data = {f"q-{ba.pk}": "98", f"q-{bb.pk}": " ", "idempotency_key": key(), "action": "preview"}
+    html = maker_client.post(url, data).content.decode()
+    assert "-2" in html and "Enter a number" not in html

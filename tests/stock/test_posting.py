@@ -424,3 +424,20 @@ def test_a_posting_needs_as_many_statements_for_twenty_lines_as_for_one(storage)
         return len(ctx)
 
     assert statements(20) == statements(1)
+
+
+def test_a_migration_to_unique_names_stops_with_the_clashing_names(storage):
+    from django.apps import apps
+
+    from loomworks.migration_checks import refuse_case_duplicates
+
+    check = refuse_case_duplicates("stock", "location", "name")
+    check(apps, None)  # one "Storage": nothing to say
+    with connection.cursor() as cursor:  # as an old database or the admin could have it
+        cursor.execute("DROP INDEX location_name_unique_any_case")
+        cursor.execute(
+            "INSERT INTO stock_location (name, description, archived) VALUES ('STORAGE', '', false)"
+        )
+    with pytest.raises(RuntimeError) as err:
+        check(apps, None)
+    assert "locations differ only in case: STORAGE / Storage" in str(err.value)
