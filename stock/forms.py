@@ -47,6 +47,7 @@ class QuantityField(TypedNumberMixin, forms.DecimalField):
         super().__init__(**kwargs)
         self.allow_zero = allow_zero
         self.error_messages["invalid"] = "Enter a number, like 250 or 1.5."
+        self.error_messages["min_value"] = "Enter zero or more."
 
     def validate(self, value):
         super().validate(value)
@@ -71,6 +72,8 @@ def lot_label(balance) -> str:
         parts.append(f"expires {lot.expiry_date:%d %b %Y}")
     if lot.quarantined:
         parts.append("quarantined")
+    elif lot.is_expired():
+        parts.append("EXPIRED")
     return " · ".join(parts)
 
 
@@ -116,12 +119,13 @@ class AdjustmentForm(IdempotentForm):
             blank = (
                 "Choose a lot (or, putting in, a new one: its code below)"
                 if item.lot_tracked
-                else "First expiry first (automatic)"
+                else "Automatic: out, first expiry first; in, a new lot"
             )
             self.fields["lot"].choices = [("", blank)] + [
                 (b.lot_id, lot_label(b)) for b in balances
             ]
             if item.lot_tracked:
+                self.fields["lot"].show_optional = False
                 today = timezone.localdate()
                 suggestion = next(
                     (b for b in balances if not b.lot.quarantined and not b.lot.is_expired(today)),
@@ -217,6 +221,10 @@ class LotQuantitiesForm(IdempotentForm):
 
     def clean(self):
         data = super().clean()
+        if any(name.startswith("q-") for name in self.errors):
+            raise ValidationError(
+                "Some figures could not be read: check the rows marked in red.", code="rows"
+            )
         if not self.errors and not self.entered():
             raise ValidationError("Enter at least one quantity.", code="empty")
         return data

@@ -43,7 +43,7 @@ from stock.models import (
     PostingKind,
     Reason,
 )
-from stock.units import display, plain
+from stock.units import Unit, display, plain
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ LOT_CODE_REQUIRED = "{item} is lot-tracked: give the new lot its code."
 LOT_CODE_TAKEN = "{item} already has a lot {code}: choose another code."
 LOT_OF_OTHER_ITEM = "Lot {lot} belongs to {other}, not {item}."
 ZERO_QUANTITY = "A quantity of zero changes nothing: enter how much."
+WHOLE_PIECES = "{item} is counted in whole pieces: {quantity} is not a whole number."
 TOO_MANY_DECIMALS = "{item}: {quantity} has more than {places} decimal places."
 TOO_LARGE = "{item}: {quantity} is larger than the ledger can hold."
 ARCHIVED_ITEM = "{item} is archived: it cannot receive stock."
@@ -295,6 +296,8 @@ def _check_lines(kind: str, lines: list[Line]) -> None:
             errors.append(TOO_LARGE.format(item=item.name, quantity=f"{abs(q):f}"))
         elif q == 0 and not line.counted:
             errors.append(ZERO_QUANTITY)
+        elif item.unit == Unit.EACH and q != q.to_integral_value():
+            errors.append(WHOLE_PIECES.format(item=item.name, quantity=f"{abs(q):f}"))
         elif line.counted and (line.lot is None or q < 0):
             raise ValueError("a counted line names its lot and a quantity of zero or more")
         if line.lot is not None and line.item is not None and line.lot.item_id != line.item.pk:

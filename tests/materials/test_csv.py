@@ -93,6 +93,8 @@ def test_confirming_a_clean_file_imports_the_materials_and_one_opening_stock_rec
     owner_client, owner
 ):
     LocationFactory(name="Storage")
+    CategoryFactory(name="Raw material")  # the defaults, which a flushed database lacks
+    CategoryFactory(name="Packaging")
     token, _ = preview_of(owner_client, CLEAN)
     response = confirm(owner_client, token)
     assert response.status_code == 302 and response["Location"] == reverse("materials:list")

@@ -511,3 +511,29 @@ def test_a_stray_space_in_an_empty_count_row_is_still_empty(maker_client, wax, s
     data = {f"q-{ba.pk}": "98", f"q-{bb.pk}": " ", "idempotency_key": key(), "action": "preview"}
     html = maker_client.post(url, data).content.decode()
     assert "-2" in html and "Enter a number" not in html
+
+
+def test_a_count_with_an_unreadable_figure_says_so_at_the_top(maker_client, wax, storage):
+    a = receive(wax, storage, "100", code="A")
+    ba = Balance.objects.get(lot=a, location=storage)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    data = {f"q-{ba.pk}": "-5", "idempotency_key": key(), "action": "preview"}
+    html = maker_client.post(url, data).content.decode()
+    assert "Some figures could not be read: check the rows marked in red." in html
+    assert "Enter zero or more." in html
+    assert "Post count" not in html
+
+
+def test_pieces_are_counted_whole(maker_client, storage):
+    jar = ItemFactory(name="Amber jar", unit="each")
+    html = adjust(
+        maker_client,
+        item=jar,
+        location=storage,
+        quantity="1,5",
+        unit="each",
+        direction="in",
+        reason="found",
+    ).content.decode()
+    assert "Amber jar is counted in whole pieces: 1.5 is not a whole number." in html
+    assert not Posting.objects.exists()
