@@ -6,7 +6,9 @@ variable, instead of silently falling back to a default.
 
 import os
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from psycopg import IsolationLevel
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -49,8 +51,6 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 def database_config(url: str, *, sqlite_path) -> dict:
     """Django DATABASES["default"] from a DATABASE_URL; SQLite under var/ when unset."""
-    import dj_database_url
-
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -63,6 +63,10 @@ def database_config(url: str, *, sqlite_path) -> dict:
             f"got {url.split(':', 1)[0]!r}"
         )
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    if config["ENGINE"] == "django.db.backends.postgresql" and not config.get("NAME"):
-        raise ImproperlyConfigured("DATABASE_URL names no database (postgres:///loomworks)")
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        if not config.get("NAME"):
+            raise ImproperlyConfigured("DATABASE_URL names no database (postgres:///loomworks)")
+        # The posting engine's locking is written for READ COMMITTED: said here, not assumed
+        # from the server's default (a server set to REPEATABLE READ would fail postings).
+        config.setdefault("OPTIONS", {})["isolation_level"] = IsolationLevel.READ_COMMITTED
     return config

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from loomworks import views
+from stock import views as stock_views
 
 admin.site.site_header = "Loomworks admin"
 admin.site.site_title = "Loomworks admin"
@@ -16,6 +17,7 @@ urlpatterns = [
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workshop/", stock_views.workshop_settings, name="workshop"),
     path("people/", include("loomworks.people_urls")),
     path("stock/", include("stock.urls")),
     path("materials/", include("materials.urls")),

@@ -26,15 +26,10 @@ from django.utils import timezone
 
 from materials.models import Category, Material, ReceiptLine, Supplier
 from materials.services import SKU_TAKEN, category_save, supplier_save
+from stock.engine import ARCHIVED_LOCATION, Line, posting_create, run_with_retries
+from stock.limits import MAX_QUANTITY
 from stock.models import QUANTITY_PLACES, Balance, Item, ItemKind, Location, Posting, PostingKind
-from stock.services import (
-    ARCHIVED_LOCATION,
-    MAX_QUANTITY,
-    Line,
-    location_save,
-    posting_create,
-    run_with_retries,
-)
+from stock.services import location_save
 from stock.units import Unit, parse_unit, plain, to_decimal
 
 MAX_BYTES = 1024 * 1024
@@ -622,7 +617,7 @@ def _write_import(*, text, user, idempotency_key, note) -> ImportResult:
     ]
     posting = None
     if lines:
-        posting = posting_create(
+        result = posting_create(
             kind=PostingKind.RECEIPT,
             lines=lines,
             user=user,
@@ -630,7 +625,8 @@ def _write_import(*, text, user, idempotency_key, note) -> ImportResult:
             reference=OPENING_STOCK_REFERENCE,
             note=note,
         )
-        if getattr(posting, "replayed", False):  # pragma: no cover - the SKUs clash first
+        posting = result.posting
+        if result.replayed:  # pragma: no cover - the SKUs clash first
             raise _Replayed(posting)
     return ImportResult(
         materials=len(items),

@@ -7,16 +7,10 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from loomworks.naming import save_named, unique_name
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
-from stock.models import COST, Item, ItemKind, Location, PostingKind
-from stock.services import (
-    Line,
-    lines_fingerprint,
-    posting_create,
-    posting_for_key,
-    run_with_retries,
-)
+from stock.engine import Line, posting_create, run_with_retries
+from stock.models import COST, Item, ItemKind, Location, PostingKind, workshop_today
+from stock.naming import save_named, unique_name
 from stock.units import Unit, convert
 
 SKU_TAKEN = "SKU {sku} is already used by {name}."
@@ -272,20 +266,11 @@ def receipt_create(
     if not lines:
         raise ValidationError(NO_RECEIPT_LINES)
     priced = price_lines(lines, shipping)
-    ledger_lines = _ledger_lines(priced, received_on)
-    fingerprint = lines_fingerprint(
-        PostingKind.RECEIPT, ledger_lines, _receipt_reference(supplier, reference)
-    )
-    existing = posting_for_key(idempotency_key, PostingKind.RECEIPT, fingerprint)
-    if existing is not None:
-        receipt = Receipt.objects.get(posting=existing)
-        receipt.replayed = True
-        return receipt
     return run_with_retries(
         lambda: _write_receipt(
             supplier=supplier,
             priced=priced,
-            ledger_lines=ledger_lines,
+            ledger_lines=_ledger_lines(priced, received_on),
             user=user,
             idempotency_key=idempotency_key,
             reference=reference.strip(),
@@ -328,7 +313,7 @@ def _write_receipt(
     shipping,
     notes,
 ):
-    posting = posting_create(
+    result = posting_create(
         kind=PostingKind.RECEIPT,
         lines=ledger_lines,
         user=user,
@@ -336,20 +321,19 @@ def _write_receipt(
         reference=_receipt_reference(supplier, reference),
         note=notes,
     )
-    if getattr(posting, "replayed", False):  # a concurrent submission of the same form won
-        receipt = Receipt.objects.get(posting=posting)
+    if result.replayed:  # the same form again, now or long ago: its delivery
+        receipt = Receipt.objects.get(posting=result.posting)
         receipt.replayed = True
         return receipt
     receipt = Receipt.objects.create(
         supplier=supplier,
         reference=reference,
-        received_on=received_on or posting.created_at.date(),
+        received_on=received_on or workshop_today(),
         shipping=shipping,
-        posting=posting,
+        posting=result.posting,
         created_by=user if getattr(user, "is_authenticated", False) else None,
         notes=notes,
     )
-    lots = list(posting.created_lots.order_by("id"))
     ReceiptLine.objects.bulk_create(
         [
             ReceiptLine(
@@ -364,7 +348,7 @@ def _write_receipt(
                 shipping_share=p.shipping_share,
                 unit_cost=p.unit_cost,
             )
-            for p, lot in zip(priced, lots, strict=True)
+            for p, lot in zip(priced, result.lots, strict=True)
         ]
     )
     _remember_prices(supplier, priced, receipt.received_on)

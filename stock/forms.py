@@ -1,12 +1,22 @@
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from zoneinfo import available_timezones
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
-from stock.models import QUANTITY, Item, Location, Lot, PostingKind, Reason
+from stock.limits import QUANTITY
+from stock.models import (
+    Item,
+    ItemKind,
+    Location,
+    Lot,
+    PostingKind,
+    QuarantineAction,
+    Reason,
+    workshop_today,
+)
 from stock.selectors import lots_for_item
 from stock.units import Unit, compatible_units, convert, display, to_decimal
 
@@ -126,11 +136,8 @@ class AdjustmentForm(IdempotentForm):
             ]
             if item.lot_tracked:
                 self.fields["lot"].show_optional = False
-                today = timezone.localdate()
-                suggestion = next(
-                    (b for b in balances if not b.lot.quarantined and not b.lot.is_expired(today)),
-                    None,
-                )
+                today = workshop_today()
+                suggestion = next((b for b in balances if b.lot.is_usable(today)), None)
                 if suggestion is not None:
                     self.fields["lot"].initial = suggestion.lot_id
 
@@ -273,15 +280,20 @@ class TransferForm(LotQuantitiesForm):
         label="Move to",
     )
 
-    def __init__(self, *args, from_location, **kwargs):
+    def __init__(self, *args, from_location, already_posted=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to_location"].queryset = Location.objects.filter(archived=False).exclude(
             pk=from_location.pk
         )
         self.from_location = from_location
+        # A second tap of a posted form: the stock it moved is gone from here, so the figures
+        # go to the posting service as they are, which answers "already posted".
+        self.already_posted = already_posted
 
     def clean(self):
         data = super().clean()
+        if self.already_posted:
+            return data
         for b, q in self.entered():
             if q > b.quantity:
                 self.add_error(
@@ -298,7 +310,36 @@ class ReverseForm(IdempotentForm):
 
 
 class QuarantineForm(forms.Form):
-    note = forms.CharField(max_length=200, required=False, label="Why?")
+    action = forms.ChoiceField(choices=QuarantineAction.choices)
+    note = forms.CharField(
+        required=False, label="Why?", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == QuarantineAction.HOLD and not data.get("note", "").strip():
+            self.add_error("note", "Say why the lot is held: the supplier's recall, a smell...")
+        return data
+
+
+class WorkshopForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Workshop name")
+    time_zone = forms.ChoiceField(
+        help_text="'Today' follows it: expiry checks, received dates, what is expiring soon."
+    )
+    currency = forms.CharField(
+        max_length=3, help_text="Three letters, like EUR, USD or GBP: every price and cost."
+    )
+    batch_reference_pattern = forms.CharField(
+        max_length=40,
+        label="Batch reference pattern",
+        help_text="{CODE} the product's code, {YYYY} or {YY}, {MM}, {DD} the production date, "
+        "{SEQ} the day's number. CND-261123-01 is {CODE}-{YY}{MM}{DD}-{SEQ}.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in sorted(available_timezones())]
 
 
 class OnHandFilterForm(forms.Form):
@@ -313,8 +354,6 @@ class OnHandFilterForm(forms.Form):
     in_stock_only = forms.BooleanField(required=False, label="In stock only")
 
     def __init__(self, *args, **kwargs):
-        from stock.models import ItemKind
-
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = [("", "All kinds"), *ItemKind.choices]
 

@@ -1,6 +1,11 @@
-"""The stock ledger (DESIGN.md section 1). Stock changes only through stock.services."""
+"""The stock ledger (docs/design.md). Stock changes only through stock.engine.posting_create."""
 
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import models
@@ -8,14 +13,114 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from stock.limits import (
+    COST,
+    COST_PLACES,
+    MONEY,
+    QUANTITY,
+    QUANTITY_PLACES,
+    VALUE,
+)
 from stock.units import Unit
 
-QUANTITY = {"max_digits": 18, "decimal_places": 6}
-MONEY = {"max_digits": 18, "decimal_places": 6}
-# A unit cost keeps ten places: wax at 0.0018337 per gram, times a tonne, must still add up.
-COST = {"max_digits": 24, "decimal_places": 10}
-QUANTITY_PLACES = QUANTITY["decimal_places"]
-COST_PLACES = COST["decimal_places"]
+__all__ = ["COST", "COST_PLACES", "MONEY", "QUANTITY", "QUANTITY_PLACES", "VALUE"]
+
+
+class Workshop(models.Model):
+    """The workshop's own settings, set by its Owner on the first-run page. One row (pk 1)."""
+
+    name = models.CharField(max_length=100, default="My workshop")
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="Where the workshop is: 'today' (expiry, received dates) follows it.",
+    )
+    currency = models.CharField(max_length=3, default="EUR")
+    batch_reference_pattern = models.CharField(
+        max_length=40,
+        default="{CODE}-{YY}{MM}{DD}-{SEQ}",
+        help_text="How batch references are made: {CODE} is the product's code, {YYYY} {YY} "
+        "{MM} {DD} the production date, {SEQ} the day's number (01, 02...).",
+    )
+    configured_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="workshop_single_row")]
+        permissions = [("configure_workshop", "Can change the workshop's settings")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.time_zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            return ZoneInfo("UTC")
+
+    def batch_reference(self, *, code: str, day: date, seq: int) -> str:
+        """A batch reference from the pattern: CND-261123-01."""
+        return (
+            self.batch_reference_pattern.replace("{CODE}", code)
+            .replace("{YYYY}", f"{day:%Y}")
+            .replace("{YY}", f"{day:%y}")
+            .replace("{MM}", f"{day:%m}")
+            .replace("{DD}", f"{day:%d}")
+            .replace("{SEQ}", f"{seq:02d}")
+        )
+
+
+# The workshop row is read once per request (inside `workshop_scope`, which the site's
+# middleware opens), and outside requests at most every few seconds per process: "today" is
+# asked for by every posting. Saving it through stock.services clears the cache at once.
+_WORKSHOP_CACHE: dict = {}
+WORKSHOP_CACHE_SECONDS = 5
+_REQUEST_WORKSHOP: ContextVar[dict | None] = ContextVar("workshop", default=None)
+
+
+@contextmanager
+def workshop_scope():
+    """Within it, the workshop's settings are read from the database once."""
+    token = _REQUEST_WORKSHOP.set({})
+    try:
+        yield
+    finally:
+        _REQUEST_WORKSHOP.reset(token)
+
+
+def _read_workshop() -> "Workshop":
+    return Workshop.objects.filter(pk=1).first() or Workshop(
+        pk=1, time_zone=settings.TIME_ZONE, currency=settings.CURRENCY
+    )
+
+
+def current_workshop() -> Workshop:
+    """The workshop's settings; before its Owner saves them, defaults from the environment
+    (TIME_ZONE, CURRENCY), not yet stored."""
+    scope = _REQUEST_WORKSHOP.get()
+    if scope is not None:
+        if "row" not in scope:
+            scope["row"] = _read_workshop()
+        return scope["row"]
+    cached = _WORKSHOP_CACHE.get("row")
+    if cached is not None and time.monotonic() - cached[0] < WORKSHOP_CACHE_SECONDS:
+        return cached[1]
+    workshop = _read_workshop()
+    _WORKSHOP_CACHE["row"] = (time.monotonic(), workshop)
+    return workshop
+
+
+def forget_workshop() -> None:
+    _WORKSHOP_CACHE.clear()
+    scope = _REQUEST_WORKSHOP.get()
+    if scope is not None:
+        scope.clear()
+
+
+def workshop_today() -> date:
+    """Today where the workshop is. Every place where a moment becomes a date (expiry checks,
+    received dates, "expiring soon") asks this, never the server's or UTC's date."""
+    return timezone.localdate(timezone=current_workshop().zone)
 
 
 class ItemKind(models.TextChoices):
@@ -139,17 +244,41 @@ class Posting(ImmutableModel):
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
+    # The app whose service wrote this posting and reverses it ("batches"), and its reference
+    # there (the batch's id). Empty: a stock posting, reversed by the generic reversal.
+    owner = models.CharField(max_length=32, blank=True, default="")
+    owner_ref = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("reverse_posting", "Can reverse a posting")]
+        indexes = [models.Index(fields=["owner", "owner_ref"], name="posting_owner")]
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk}"
 
 
+class LotQuerySet(models.QuerySet):
+    def usable(self, today: date):
+        """Lots that may be drawn without naming a reason: not quarantined, not expired, not
+        voided. The one definition; `Lot.is_usable` says the same for one lot in hand."""
+        return self.filter(
+            Q(expiry_date__isnull=True) | Q(expiry_date__gte=today),
+            quarantined=False,
+            voided_by__isnull=True,
+        )
+
+    def unusable(self, today: date):
+        return self.exclude(pk__in=self.usable(today).values("pk"))
+
+
 class Lot(models.Model):
-    """A quantity of one item with one origin. Every unit of stock is in a lot."""
+    """A quantity of one item with one origin. Every unit of stock is in a lot.
+
+    What a lot is (item, code, unit cost, creating posting) never changes: a trigger refuses it
+    on PostgreSQL. Quarantine may be set and lifted; `voided_by` is set once, by the reversal of
+    the posting that created the lot, so its code can be used again.
+    """
 
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="lots")
     code = models.CharField(max_length=64)
@@ -160,16 +289,33 @@ class Lot(models.Model):
     created_by_posting = models.ForeignKey(
         Posting, on_delete=models.PROTECT, related_name="created_lots"
     )
-    received_on = models.DateField(default=timezone.localdate)
+    received_on = models.DateField(default=workshop_today)
     quarantined = models.BooleanField(default=False)
-    quarantine_note = models.CharField(max_length=200, blank=True)
+    quarantine_note = models.TextField(blank=True)
+    voided_by = models.ForeignKey(
+        Posting,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="voided_lots",
+        help_text="The reversal that undid the posting which made this lot.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = LotQuerySet.as_manager()
 
     class Meta:
         ordering = ["item", "expiry_date", "received_on", "id"]
-        permissions = [("quarantine_lot", "Can quarantine or release a lot")]
+        permissions = [
+            ("quarantine_lot", "Can hold a lot in quarantine"),
+            ("release_lot", "Can release a lot from quarantine"),
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["item", "code"], name="lot_code_unique_per_item"),
+            models.UniqueConstraint(
+                fields=["item", "code"],
+                condition=Q(voided_by__isnull=True),
+                name="lot_code_unique_per_item_unless_voided",
+            ),
             models.CheckConstraint(
                 condition=Q(unit_cost__gte=0), name="lot_unit_cost_not_negative"
             ),
@@ -178,8 +324,12 @@ class Lot(models.Model):
     def __str__(self):
         return f"{self.item.name} lot {self.code}"
 
-    def is_expired(self, today=None):
-        return self.expiry_date is not None and self.expiry_date < (today or timezone.localdate())
+    def is_expired(self, today: date | None = None) -> bool:
+        return self.expiry_date is not None and self.expiry_date < (today or workshop_today())
+
+    def is_usable(self, today: date) -> bool:
+        """The same rule as `Lot.objects.usable(today)`, for a lot already in hand."""
+        return not self.quarantined and self.voided_by_id is None and not self.is_expired(today)
 
 
 class Movement(ImmutableModel):
@@ -190,6 +340,9 @@ class Movement(ImmutableModel):
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements")
     quantity = models.DecimalField(**QUANTITY)
     unit_cost = models.DecimalField(**COST)
+    # Which of the posting's lines wrote it (a draw over several lots writes several), counted
+    # from 0; a production posting's outputs follow its input lines.
+    line = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
@@ -225,3 +378,80 @@ class Balance(models.Model):
 
     def __str__(self):
         return f"{self.quantity} of {self.lot} at {self.location}"
+
+
+class Allocation(ImmutableModel):
+    """Genealogy: how much of one input movement of a production posting (quantity and cost)
+    went into one output lot of the same posting. Written with the posting, never changed."""
+
+    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="allocations")
+    movement = models.ForeignKey(Movement, on_delete=models.PROTECT, related_name="allocations")
+    output_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations_in")
+    quantity = models.DecimalField(**QUANTITY, help_text="Of the input, in the input's unit.")
+    cost = models.DecimalField(**VALUE)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["output_lot"]), models.Index(fields=["movement"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0) & Q(cost__gte=0), name="allocation_not_negative"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} of movement #{self.movement_id} into {self.output_lot}"
+
+
+class LossKind(models.TextChoices):
+    WASTE = "waste", "Waste"
+    REJECTION = "rejection", "Rejected"
+    SHRINKAGE = "shrinkage", "Expected loss"
+    OTHER = "other", "Other loss"
+
+
+class Loss(ImmutableModel):
+    """What a production posting consumed that went into no lot: waste, rejects, water lost
+    while curing. Its value is the cost the posting gave it (usually none), so a posting's
+    input cost always equals its outputs' value plus its losses' value."""
+
+    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="losses")
+    kind = models.CharField(max_length=16, choices=LossKind.choices)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(**QUANTITY)
+    value = models.DecimalField(**VALUE, default=Decimal(0))
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0) & Q(value__gte=0), name="loss_not_negative"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.quantity} {self.item.unit} of {self.item}"
+
+
+class QuarantineAction(models.TextChoices):
+    HOLD = "hold", "Held"
+    RELEASE = "release", "Released"
+
+
+class QuarantineEvent(ImmutableModel):
+    """Each hold and release of a lot: who, when and why."""
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="quarantine_events")
+    action = models.CharField(max_length=8, choices=QuarantineAction.choices)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.lot} {self.get_action_display().lower()}"

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
@@ -19,9 +20,19 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
-from stock.models import Balance, Item, Location, Lot, Movement, Posting
+from stock.models import (
+    Allocation,
+    Balance,
+    Item,
+    Location,
+    Lot,
+    Movement,
+    Posting,
+    QuarantineEvent,
+    workshop_today,
+)
+from stock.ownership import owner_link
 
 PAGE_SIZE = 25
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
@@ -68,7 +79,7 @@ def _balance_filter(filters: OnHandFilters, today: date, prefix: str = "") -> Q:
 
 def stock_on_hand(filters: OnHandFilters, page_number=1):
     """A page of items with totals, and for each its lots with quantity at each location."""
-    today = timezone.localdate()
+    today = workshop_today()
     held = _balance_filter(filters, today, prefix="lots__balances__")
     items = Item.objects.filter(archived=False)
     if filters.q:
@@ -171,7 +182,85 @@ def posting_with_lines(pk: int) -> Posting:
     for m in posting.lines:
         m.value = m.quantity * m.unit_cost
     posting.total_value = sum((m.value for m in posting.lines), Decimal(0))
+    posting.owned_by = owner_link(posting)
+    posting.loss_rows = list(posting.losses.select_related("item"))
     return posting
+
+
+def quarantine_history(lot: Lot) -> list[QuarantineEvent]:
+    return list(lot.quarantine_events.select_related("created_by").order_by("-created_at", "-id"))
+
+
+def lot_inputs(lot: Lot) -> list[Allocation]:
+    """What went into a lot made by production: each input lot with the quantity and cost
+    allocated to this lot (reversed productions left out)."""
+    return list(
+        Allocation.objects.filter(output_lot=lot, posting__reversed_by__isnull=True)
+        .select_related("movement__lot__item", "posting")
+        .order_by("movement__lot__item__name", "id")
+    )
+
+
+def lot_outputs(lot: Lot) -> list[Allocation]:
+    """The lots a lot went into: each production output with the quantity of this lot in it."""
+    return list(
+        Allocation.objects.filter(movement__lot=lot, posting__reversed_by__isnull=True)
+        .select_related("output_lot__item", "posting")
+        .order_by("posting_id", "id")
+    )
+
+
+# Every lot upstream of a lot (what it was made from, and what that was made from...), or
+# downstream of it (what it went into, and so on), in one recursive query. Allocations are only
+# written by production, so transfers, counts and adjustments never lead a walk in a circle;
+# reversed productions are left out.
+_UPSTREAM_SQL = """
+WITH RECURSIVE walk(lot_id, depth) AS (
+    SELECT CAST(%s AS BIGINT), 0
+    UNION
+    SELECT m.lot_id, walk.depth + 1
+    FROM walk
+    JOIN stock_allocation a ON a.output_lot_id = walk.lot_id
+    JOIN stock_movement m ON m.id = a.movement_id
+    WHERE NOT EXISTS (SELECT 1 FROM stock_posting r WHERE r.reverses_id = a.posting_id)
+      AND walk.depth < 50
+)
+SELECT lot_id, MIN(depth) FROM walk WHERE depth > 0 GROUP BY lot_id
+"""
+_DOWNSTREAM_SQL = """
+WITH RECURSIVE walk(lot_id, depth) AS (
+    SELECT CAST(%s AS BIGINT), 0
+    UNION
+    SELECT a.output_lot_id, walk.depth + 1
+    FROM walk
+    JOIN stock_movement m ON m.lot_id = walk.lot_id
+    JOIN stock_allocation a ON a.movement_id = m.id
+    WHERE NOT EXISTS (SELECT 1 FROM stock_posting r WHERE r.reverses_id = a.posting_id)
+      AND walk.depth < 50
+)
+SELECT lot_id, MIN(depth) FROM walk WHERE depth > 0 GROUP BY lot_id
+"""
+
+
+def _walk(sql: str, lot: Lot) -> list[tuple[Lot, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lot.pk])
+        depths = dict(cursor.fetchall())
+    lots = Lot.objects.select_related("item").in_bulk(depths)
+    return sorted(
+        ((lots[pk], depth) for pk, depth in depths.items()),
+        key=lambda pair: (pair[1], pair[0].item.name, pair[0].code),
+    )
+
+
+def lots_upstream(lot: Lot) -> list[tuple[Lot, int]]:
+    """(lot, steps back) for every lot that went into `lot`, however many stages back."""
+    return _walk(_UPSTREAM_SQL, lot)
+
+
+def lots_downstream(lot: Lot) -> list[tuple[Lot, int]]:
+    """(lot, steps on) for every lot that `lot` went into, however many stages on."""
+    return _walk(_DOWNSTREAM_SQL, lot)
 
 
 def locations_with_stock():
@@ -224,7 +313,7 @@ def lots_for_item(item: Item, location: Location | None = None):
 
 def stock_totals() -> dict:
     """A few numbers for the dashboard."""
-    today = timezone.localdate()
+    today = workshop_today()
     held = Balance.objects.filter(quantity__gt=0)
     value = held.aggregate(
         v=Sum(

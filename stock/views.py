@@ -1,11 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from stock import selectors, services
+from stock.engine import NothingToPost, PostingResult
 from stock.forms import (
     AdjustmentForm,
     ChooseLocationForm,
@@ -16,12 +18,18 @@ from stock.forms import (
     QuarantineForm,
     ReverseForm,
     TransferForm,
+    WorkshopForm,
 )
-from stock.models import Location, Lot, Posting, PostingKind
+from stock.models import Location, Lot, Posting, QuarantineAction, current_workshop
+
+# A count sheet shows this many lots per page: each row sends three fields, and Django
+# refuses a form of more than 1,000 (DATA_UPLOAD_MAX_NUMBER_FIELDS).
+COUNT_PAGE_SIZE = 200
 
 
-def _posted(request, posting, verb="posted"):
-    if getattr(posting, "replayed", False):
+def _posted(request, result: PostingResult, verb="posted"):
+    posting = result.posting
+    if result.replayed:
         messages.info(request, f"{posting} was already {verb}; nothing was posted twice.")
     else:
         messages.success(request, f"{posting} {verb}.")
@@ -41,31 +49,43 @@ def on_hand(request):
 
 
 @permission_required("stock.view_lot", raise_exception=True)
-def lot_detail(request, pk):
+def lot_detail(request, pk, quarantine_form=None):
     try:
         lot = selectors.lot_with_balances(pk)
     except Lot.DoesNotExist:
         raise Http404("No such lot") from None
-    page = selectors.lot_movements(lot, request.GET.get("page"))
-    return render(
-        request,
-        "stock/lot_detail.html",
-        {"lot": lot, "page": page, "quarantine_form": QuarantineForm()},
-    )
+    context = {
+        "lot": lot,
+        "page": selectors.lot_movements(lot, request.GET.get("page")),
+        "quarantine_form": quarantine_form or QuarantineForm(),
+        "quarantine_events": selectors.quarantine_history(lot),
+        "made_from": selectors.lot_inputs(lot),
+        "went_into": selectors.lot_outputs(lot),
+    }
+    return render(request, "stock/lot_detail.html", context)
 
 
 @require_POST
 @permission_required("stock.quarantine_lot", raise_exception=True)
 def lot_quarantine(request, pk):
+    """Hold (Makers and Owners) or release (Owners only) a lot. Anything but a clear hold or
+    release is refused: an empty form releases nothing."""
     lot = get_object_or_404(Lot.objects.select_related("item"), pk=pk)
     form = QuarantineForm(request.POST)
-    form.is_valid()
-    hold = request.POST.get("action") == "hold"
-    services.lot_set_quarantine(lot=lot, quarantined=hold, note=form.cleaned_data.get("note", ""))
-    if hold:
-        messages.warning(request, f"{lot} is quarantined: nobody can use it until it is released.")
-    else:
-        messages.success(request, f"{lot} is released and can be used again.")
+    if not form.is_valid():
+        return lot_detail(request, pk, quarantine_form=form)
+    action, note = form.cleaned_data["action"], form.cleaned_data["note"]
+    if action == QuarantineAction.RELEASE and not request.user.has_perm("stock.release_lot"):
+        raise PermissionDenied
+    try:
+        if action == QuarantineAction.HOLD:
+            services.lot_hold(lot=lot, note=note, user=request.user)
+            messages.warning(request, f"{lot} is quarantined: nobody can use it until released.")
+        else:
+            services.lot_release(lot=lot, note=note, user=request.user)
+            messages.success(request, f"{lot} is released and can be used again.")
+    except ValidationError as exc:
+        messages.info(request, exc.messages[0])
     return redirect("stock:lot", pk=lot.pk)
 
 
@@ -116,7 +136,7 @@ def adjustment_new(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                posting = services.adjustment_post(
+                result = services.adjustment_post(
                     item=data["item"],
                     location=data["location"],
                     quantity=form.signed_quantity(),
@@ -130,7 +150,7 @@ def adjustment_new(request):
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                return _posted(request, posting)
+                return _posted(request, result)
     else:
         # First view, or the item/location changed: refill the lot and unit choices.
         source = request.POST if request.method == "POST" else request.GET
@@ -143,16 +163,11 @@ def adjustment_new(request):
     return render(request, "stock/adjustment_form.html", {"form": form})
 
 
-def _already_posted(request, kind) -> Posting | None:
-    """A second tap of a count or transfer form that was posted: its posting, before the form
-    is rebuilt from stock that the first tap has already changed."""
+def _key_used(request) -> bool:
+    """Whether the form being posted was posted before (a second tap, a retry on flaky wifi).
+    The posting service then answers: already posted, or posted with other figures."""
     key = request.POST.get("idempotency_key", "") if request.method == "POST" else ""
-    if not key or request.POST.get("action", "post") != "post":
-        return None
-    posting = Posting.objects.filter(idempotency_key=key, kind=kind).first()
-    if posting is not None:
-        posting.replayed = True
-    return posting
+    return bool(key) and Posting.objects.filter(idempotency_key=key).exists()
 
 
 def _named_rows(request) -> list[int]:
@@ -179,34 +194,41 @@ def count_new(request):
     chooser, location, item = _location_choice(request)
     if location is None:
         return render(request, "stock/count.html", {"chooser": chooser})
-    if (posted := _already_posted(request, PostingKind.COUNT)) is not None:
-        return _posted(request, posted)
-    balances = selectors.lots_at(location, item=item, keep=_named_rows(request))
-    form = CountForm(request.POST or None, balances=balances)
+    rows = Paginator(
+        selectors.lots_at(location, item=item, keep=_named_rows(request)), COUNT_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    form = CountForm(request.POST or None, balances=rows.object_list)
     preview = False
     if request.method == "POST" and form.is_valid():
-        if request.POST.get("action") == "post" and form.changed_since_preview():
+        posting = request.POST.get("action") == "post"
+        if posting and form.changed_since_preview() and not _key_used(request):
             messages.warning(
                 request, "A count changed after the differences were shown: check them again."
             )
-        elif request.POST.get("action") == "post":
+        elif posting:
             try:
-                posting = services.count_post(
+                result = services.count_post(
                     location=location,
                     counts=form.counts(),
                     user=request.user,
                     idempotency_key=form.cleaned_data["idempotency_key"],
                     note=form.cleaned_data["note"],
                 )
-            except services.NothingToPost as exc:
+            except NothingToPost as exc:
                 messages.info(request, exc.messages[0])
                 return redirect("stock:on-hand")
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                return _posted(request, posting)
+                return _posted(request, result)
         preview = True
-    context = {"chooser": chooser, "location": location, "form": form, "preview": preview}
+    context = {
+        "chooser": chooser,
+        "location": location,
+        "form": form,
+        "preview": preview,
+        "rows_page": rows,
+    }
     return render(request, "stock/count.html", context)
 
 
@@ -215,13 +237,16 @@ def transfer_new(request):
     chooser, location, item = _location_choice(request)
     if location is None:
         return render(request, "stock/transfer.html", {"chooser": chooser})
-    if (posted := _already_posted(request, PostingKind.TRANSFER)) is not None:
-        return _posted(request, posted)
     balances = selectors.lots_at(location, item=item, keep=_named_rows(request))
-    form = TransferForm(request.POST or None, balances=balances, from_location=location)
+    form = TransferForm(
+        request.POST or None,
+        balances=balances,
+        from_location=location,
+        already_posted=_key_used(request),
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            posting = services.transfer_post(
+            result = services.transfer_post(
                 from_location=location,
                 to_location=form.cleaned_data["to_location"],
                 quantities=[(b.lot, q) for b, q in form.entered()],
@@ -232,7 +257,7 @@ def transfer_new(request):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            return _posted(request, posting)
+            return _posted(request, result)
     return render(
         request, "stock/transfer.html", {"chooser": chooser, "location": location, "form": form}
     )
@@ -273,3 +298,30 @@ def location_archive(request, pk):
     else:
         messages.success(request, f"{location.name} {'archived' if archive else 'back in use'}.")
     return redirect("stock:locations")
+
+
+@permission_required("stock.configure_workshop", raise_exception=True)
+def workshop_settings(request):
+    """The workshop's name, time zone, currency and batch reference pattern: the Owner's first
+    page, and changeable later."""
+    workshop = current_workshop()
+    initial = {
+        "name": workshop.name,
+        "time_zone": workshop.time_zone,
+        "currency": workshop.currency,
+        "batch_reference_pattern": workshop.batch_reference_pattern,
+    }
+    form = WorkshopForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.workshop_save(**form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{saved.name} is set up.")
+            return redirect("dashboard")
+    return render(
+        request,
+        "stock/workshop_form.html",
+        {"form": form, "workshop": workshop, "first_run": workshop.configured_at is None},
+    )

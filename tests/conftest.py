@@ -1,6 +1,29 @@
 import os
 
 import pytest
+from django.db.backends.signals import connection_created
+
+from stock.models import forget_workshop
+
+
+def _allow_truncate(sender, connection, **kwargs):
+    """The ledger's tables refuse TRUNCATE; the suite empties its own database between
+    transactional tests with it, so its connections say they may."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET loomworks.allow_truncate = 'on'")
+
+
+connection_created.connect(_allow_truncate)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_workshop_settings():
+    """Each test reads the workshop's settings from its own database, not a cached copy."""
+    forget_workshop()
+    yield
+    forget_workshop()
+
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls that the tests
 # make around it are still synchronous and safe.

@@ -1,10 +1,10 @@
 """Display filters for quantities and money: sensible precision, no float on the way."""
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from django import template
-from django.conf import settings
 
+from stock.models import current_workshop
 from stock.units import display, plain
 
 register = template.Library()
@@ -33,11 +33,13 @@ def signed_qty(value):
 
 @register.filter
 def money(value):
-    """An amount in the workshop's currency, to the cent."""
+    """An amount in the workshop's currency, to the cent. Worked in a context wide enough for
+    any sum the ledger can hold (10^12 units at 10^13 each, many times over)."""
     if value in (None, ""):
         return "—"
-    amount = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{settings.CURRENCY} {_grouped(amount, 2)}"
+    with localcontext(prec=80):
+        amount = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return f"{current_workshop().currency} {_grouped(amount, 2)}"
 
 
 @register.filter
@@ -52,7 +54,7 @@ def unit_cost(value):
     rounded = plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
     exponent = rounded.as_tuple().exponent
     shown = max(2, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
-    return f"{settings.CURRENCY} {_grouped(rounded, shown)}"
+    return f"{current_workshop().currency} {_grouped(rounded, shown)}"
 
 
 @register.filter

@@ -12,6 +12,7 @@ from django.utils import timezone
 from materials import services
 from materials.models import Category, Material, Receipt, Supplier
 from stock.models import Balance, Item
+from stock.services import lot_hold
 from tests.materials.factories import CategoryFactory, MaterialFactory, SupplierFactory
 from tests.stock.factories import key
 
@@ -448,8 +449,6 @@ def test_supplier_prices_never_multiply_the_stock_shown(viewer_client, soy_wax, 
 
 
 def test_expired_and_quarantined_stock_is_not_counted_as_usable(viewer_client, lavender, storage):
-    from stock.services import lot_set_quarantine
-
     lavender.reorder_point = D("100")
     lavender.save()
     old = stock_up(
@@ -462,7 +461,7 @@ def test_expired_and_quarantined_stock_is_not_counted_as_usable(viewer_client, l
     )
     held = stock_up(lavender, storage, "300", "ml", lot_code="HELD")
     stock_up(lavender, storage, "50", "ml", lot_code="GOOD")
-    lot_set_quarantine(lot=held.lines.get().lot, quarantined=True)
+    lot_hold(lot=held.lines.get().lot, note="smells off", user=None)
     html = viewer_client.get(reverse("materials:list")).content.decode()
     assert "650 ml" in html and "50 usable" in html and "Reorder" in html
     reorder = viewer_client.get(reverse("materials:reorder")).content.decode()

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 import factory
 
+from stock.engine import Line, posting_create
 from stock.models import Item, ItemKind, Location, PostingKind
-from stock.services import Line, posting_create
 
 
 class ItemFactory(factory.django.DjangoModelFactory):
@@ -31,7 +31,7 @@ def key() -> str:
 
 def receive(item, location, quantity, *, unit_cost="1", code="", expiry_date=None, user=None):
     """A receipt of one new lot; returns the lot."""
-    posting = posting_create(
+    result = posting_create(
         kind=PostingKind.RECEIPT,
         lines=[
             Line(
@@ -47,10 +47,11 @@ def receive(item, location, quantity, *, unit_cost="1", code="", expiry_date=Non
         idempotency_key=key(),
         reference="test delivery",
     )
-    return posting.created_lots.get()
+    return result.lots[0]
 
 
 def draw(lot, location, quantity, *, kind=PostingKind.DISPATCH, user=None, idempotency_key=None):
+    """A posting that takes `quantity` out of `lot`; returns the engine's result."""
     return posting_create(
         kind=kind,
         lines=[Line(location=location, quantity=-Decimal(quantity), lot=lot)],

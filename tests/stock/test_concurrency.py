@@ -7,8 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, connections
 
-from stock import services
+from stock import engine, services
 from stock.checks import ledger_violations
+from stock.engine import PostingResult
 from stock.models import Balance, Location, Posting, PostingKind
 from tests.stock.factories import ItemFactory, LocationFactory, draw, key, receive
 from tests.threads import run_together
@@ -59,7 +60,7 @@ def test_the_first_movements_into_a_new_place_make_one_balance_row():
         )
 
     results = run_together(10, move_one)
-    assert all(isinstance(r, Posting) for r in results), results
+    assert all(isinstance(r, PostingResult) for r in results), results
     assert Balance.objects.filter(lot=lot, location=bench).count() == 1
     assert Balance.objects.get(lot=lot, location=bench).quantity == D("10")
     assert Balance.objects.get(lot=lot, location=storage).quantity == D("90")
@@ -112,7 +113,7 @@ def test_a_hundred_submissions_of_one_form_make_one_posting():
 
     def submit(i):
         try:
-            return draw(lot, shelf, "7", idempotency_key=submitted_key).pk
+            return draw(lot, shelf, "7", idempotency_key=submitted_key).posting.pk
         finally:
             connections.close_all()
 
@@ -152,13 +153,13 @@ def _failing(sqlstate, times, real):
     reports a deadlock (40P01) or serialization failure (40001), then runs the real one."""
     calls = []
 
-    def write(**kwargs):
+    def write(request):
         calls.append(connection.in_atomic_block)
         if len(calls) <= times:
             error = OperationalError("deadlock detected")
             error.__cause__ = _DatabaseSaid(sqlstate)
             raise error
-        return real(**kwargs)
+        return real(request)
 
     return write, calls
 
@@ -169,8 +170,8 @@ def test_a_deadlock_or_serialization_failure_is_retried_outside_the_transaction(
 ):
     item, shelf = ItemFactory(), LocationFactory(name="Storage")
     lot = receive(item, shelf, "10")
-    write, calls = _failing(sqlstate, 2, services._write_posting)
-    monkeypatch.setattr(services, "_write_posting", write)
+    write, calls = _failing(sqlstate, 2, engine._write)
+    monkeypatch.setattr(engine, "_write", write)
     draw(lot, shelf, "4")
     assert calls == [False, False, False]  # three tries, none inside a transaction
     assert Balance.objects.get(lot=lot).quantity == D("6")
@@ -180,21 +181,21 @@ def test_a_deadlock_or_serialization_failure_is_retried_outside_the_transaction(
 def test_a_posting_that_keeps_deadlocking_gives_up_with_a_message(monkeypatch):
     item, shelf = ItemFactory(), LocationFactory(name="Storage")
     lot = receive(item, shelf, "10")
-    write, calls = _failing("40P01", 99, services._write_posting)
-    monkeypatch.setattr(services, "_write_posting", write)
-    monkeypatch.setattr(services.time, "sleep", lambda seconds: None)
+    write, calls = _failing("40P01", 99, engine._write)
+    monkeypatch.setattr(engine, "_write", write)
+    monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
     with pytest.raises(ValidationError) as err:
         draw(lot, shelf, "4")
-    assert err.value.messages == [services.LOCKED_OUT]
-    assert len(calls) == services.MAX_ATTEMPTS
+    assert err.value.messages == [engine.LOCKED_OUT]
+    assert len(calls) == engine.MAX_ATTEMPTS
     assert Balance.objects.get(lot=lot).quantity == D("10")
 
 
 def test_other_database_errors_are_not_retried(monkeypatch):
     item, shelf = ItemFactory(), LocationFactory(name="Storage")
     lot = receive(item, shelf, "10")
-    write, calls = _failing("08006", 1, services._write_posting)  # connection failure
-    monkeypatch.setattr(services, "_write_posting", write)
+    write, calls = _failing("08006", 1, engine._write)  # connection failure
+    monkeypatch.setattr(engine, "_write", write)
     with pytest.raises(OperationalError):
         draw(lot, shelf, "4")
     assert len(calls) == 1

@@ -99,7 +99,7 @@ def test_a_missing_lot_or_posting_is_a_404(viewer_client):
 
 def test_an_owner_reverses_a_posting_from_its_page(owner_client, wax, storage):
     lot = receive(wax, storage, "100")
-    used = draw(lot, storage, "30")
+    used = draw(lot, storage, "30").posting
     page = owner_client.get(reverse("stock:posting", args=[used.pk])).content.decode()
     assert "Reverse this posting" in page
     response = owner_client.post(
@@ -113,7 +113,7 @@ def test_an_owner_reverses_a_posting_from_its_page(owner_client, wax, storage):
 
 def test_a_reversal_without_a_reason_is_refused(owner_client, wax, storage):
     lot = receive(wax, storage, "100")
-    used = draw(lot, storage, "30")
+    used = draw(lot, storage, "30").posting
     response = owner_client.post(
         reverse("stock:posting-reverse", args=[used.pk]), {"note": "", "idempotency_key": key()}
     )
@@ -124,7 +124,7 @@ def test_a_reversal_without_a_reason_is_refused(owner_client, wax, storage):
 
 def test_a_maker_cannot_reverse_postings(maker_client, wax, storage):
     lot = receive(wax, storage, "100")
-    used = draw(lot, storage, "30")
+    used = draw(lot, storage, "30").posting
     assert (
         "Reverse this posting"
         not in maker_client.get(reverse("stock:posting", args=[used.pk])).content.decode()
@@ -493,7 +493,7 @@ def test_a_double_tapped_put_in_of_a_new_item_posts_once(maker_client, storage):
 
 def test_a_double_tapped_reversal_says_already(owner_client, wax, storage):
     lot = receive(wax, storage, "100")
-    used = draw(lot, storage, "30")
+    used = draw(lot, storage, "30").posting
     data = {"note": "counted wrong", "idempotency_key": key()}
     url = reverse("stock:posting-reverse", args=[used.pk])
     owner_client.post(url, data)

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -9,8 +10,8 @@ from django.utils import timezone
 
 from stock import services
 from stock.checks import ledger_violations
+from stock.engine import Line, NothingToPost, posting_create
 from stock.models import Balance, Lot, Movement, Posting, PostingKind, Reason
-from stock.services import Line, posting_create
 from tests.stock.factories import ItemFactory, draw, key, receive
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +106,7 @@ def test_an_automatic_draw_skips_expired_and_quarantined_lots(wax, storage):
     today = timezone.localdate()
     expired = receive(wax, storage, "100", code="expired", expiry_date=today - timedelta(days=1))
     held = receive(wax, storage, "100", code="held")
-    services.lot_set_quarantine(lot=held, quarantined=True, note="smells off")
+    services.lot_hold(lot=held, note="smells off", user=None)
     good = receive(wax, storage, "100", code="good")
     with pytest.raises(ValidationError) as err:
         posting_create(
@@ -166,13 +167,13 @@ def test_an_expired_lot_can_be_written_off(oil, storage):
 
 def test_a_quarantined_lot_cannot_be_used_until_released(oil, storage):
     lot = receive(oil, storage, "100", code="L-Q")
-    services.lot_set_quarantine(lot=lot, quarantined=True, note="supplier recall")
+    services.lot_hold(lot=lot, note="supplier recall", user=None)
     with pytest.raises(ValidationError) as err:
         draw(lot, storage, "10")
     assert err.value.messages == [
         "Lavender oil lot L-Q is quarantined and cannot be used until it is released."
     ]
-    services.lot_set_quarantine(lot=lot, quarantined=False)
+    services.lot_release(lot=lot, note="supplier says fine", user=None)
     draw(lot, storage, "10")
     assert on_hand(lot, storage) == D("90")
 
@@ -181,8 +182,8 @@ def test_the_same_submission_twice_posts_once(wax, storage):
     lot = receive(wax, storage, "100")
     first = draw(lot, storage, "30", idempotency_key="tap-1")
     second = draw(lot, storage, "30", idempotency_key="tap-1")
-    assert first.pk == second.pk
-    assert getattr(second, "replayed", False)
+    assert second.replayed and not first.replayed
+    assert replace(second, replayed=False) == first
     assert on_hand(lot, storage) == D("70")
 
 
@@ -267,7 +268,7 @@ def test_the_database_refuses_a_negative_balance(wax, storage):
 
 def test_an_adjustment_in_books_found_stock_at_the_last_cost(wax, storage):
     receive(wax, storage, "100", unit_cost="0.004")
-    posting = services.adjustment_post(
+    result = services.adjustment_post(
         item=wax,
         location=storage,
         quantity=D("25"),
@@ -276,10 +277,10 @@ def test_an_adjustment_in_books_found_stock_at_the_last_cost(wax, storage):
         user=None,
         idempotency_key=key(),
     )
-    lot = posting.created_lots.get()
+    lot = result.lots[0]
     assert lot.unit_cost == D("0.004")
     assert on_hand(lot, storage) == D("25")
-    assert posting.reason == Reason.FOUND
+    assert result.posting.reason == Reason.FOUND
     assert ledger_violations() == []
 
 
@@ -305,7 +306,7 @@ def test_a_count_posts_only_the_differences_and_leaves_uncounted_lots_alone(wax,
         counts=[(a, D("97")), (b, D("100"))],
         user=None,
         idempotency_key=key(),
-    )
+    ).posting
     assert posting.kind == PostingKind.COUNT
     assert list(posting.movements.values_list("lot__code", "quantity")) == [("A", D("-3"))]
     assert on_hand(a, storage) == D("97")
@@ -315,7 +316,7 @@ def test_a_count_posts_only_the_differences_and_leaves_uncounted_lots_alone(wax,
 
 def test_a_count_that_matches_posts_nothing(wax, storage):
     a = receive(wax, storage, "100", code="A")
-    with pytest.raises(services.NothingToPost):
+    with pytest.raises(NothingToPost):
         services.count_post(
             location=storage, counts=[(a, D("100"))], user=None, idempotency_key=key()
         )
@@ -365,10 +366,10 @@ def test_a_reversal_undoes_a_posting_exactly_once(wax, storage, bench):
         quantities=[(w, D("40"))],
         user=None,
         idempotency_key=key(),
-    )
+    ).posting
     reversal = services.posting_reverse(
         posting=moved, note="wrong shelf", user=None, idempotency_key=key()
-    )
+    ).posting
     assert reversal.reverses == moved
     assert (on_hand(w, storage), on_hand(w, bench)) == (D("100"), 0)
     with pytest.raises(ValidationError) as err:
@@ -381,13 +382,14 @@ def test_a_reversal_undoes_a_posting_exactly_once(wax, storage, bench):
 
 def test_reversing_a_receipt_whose_stock_was_used_is_refused(wax, storage):
     w = receive(wax, storage, "100", code="W1")
-    draw(w, storage, "30")
+    used = draw(w, storage, "30").posting
     with pytest.raises(ValidationError) as err:
         services.posting_reverse(
             posting=w.created_by_posting, note="wrong delivery", user=None, idempotency_key=key()
         )
     assert err.value.messages == [
-        "Not enough Soy wax 464 (lot W1) at Storage: need 100 g, have 70 g."
+        f"Soy wax 464 lot W1 was used by Dispatch #{used.pk} since "
+        f"Receipt #{w.created_by_posting_id} made it: reverse that first."
     ]
     assert on_hand(w, storage) == D("70")
 
