@@ -6,10 +6,11 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 
 from loomworks.naming import save_named, unique_name
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
-from stock.models import COST, Item, ItemKind, Location, PostingKind
+from stock.models import COST, Balance, Item, ItemKind, Location, PostingKind
 from stock.services import (
     Line,
     lines_fingerprint,
@@ -17,10 +18,13 @@ from stock.services import (
     posting_for_key,
     run_with_retries,
 )
-from stock.units import Unit, convert
+from stock.units import Unit, convert, display
 
 SKU_TAKEN = "SKU {sku} is already used by {name}."
 UNIT_LOCKED = "{name} already has stock in {unit}; its unit cannot change."
+MATERIAL_HOLDS_STOCK = (
+    "{name} still holds stock ({quantity} {unit}): use it up or count it out before archiving."
+)
 NO_RECEIPT_LINES = "Add at least one line: a material and a quantity."
 PRICE_REQUIRED = "{name}: give the line's total price or its unit price."
 PRICE_TWICE = "{name}: give the total price or the unit price, not both."
@@ -115,6 +119,8 @@ def material_update(
         raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
     if unit != item.unit and item.lots.exists():
         raise ValidationError({"unit": UNIT_LOCKED.format(name=item.name, unit=item.unit)})
+    if archived and not item.archived:
+        _refuse_archiving_stock(item)
     item.sku, item.name, item.unit = sku, " ".join(name.split()), unit
     item.lot_tracked, item.shelf_life_days, item.archived = lot_tracked, shelf_life_days, archived
     item.save()
@@ -126,6 +132,18 @@ def material_update(
     material.notes = notes
     material.save()
     return material
+
+
+def _refuse_archiving_stock(item: Item) -> None:
+    """An archived material leaves on-hand and the lists while its stock would still count in
+    the value: it must be used up or counted out first."""
+    held = Balance.objects.filter(lot__item=item, quantity__gt=0).aggregate(total=Sum("quantity"))
+    if held["total"]:
+        raise ValidationError(
+            MATERIAL_HOLDS_STOCK.format(
+                name=item.name, quantity=display(held["total"]), unit=item.unit
+            )
+        )
 
 
 def supplier_save(*, supplier: Supplier | None = None, name: str, **fields) -> Supplier:

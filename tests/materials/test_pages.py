@@ -324,6 +324,22 @@ def test_an_owner_archives_a_material_and_it_leaves_the_list(owner_client, soy_w
     assert "Soy wax 464" in html
 
 
+def test_a_material_that_still_holds_stock_cannot_be_archived(owner_client, soy_wax, storage):
+    stock_up(soy_wax, storage, "1.5", "kg")
+    response = owner_client.post(
+        reverse("materials:edit", args=[soy_wax.pk]),
+        material_form(sku="WAX-464", name="Soy wax 464 (old)", archived="on"),
+    )
+    assert response.status_code == 200
+    assert (
+        "Soy wax 464 still holds stock (1,500 g): use it up or count it out before archiving."
+        in response.content.decode()
+    )
+    soy_wax.item.refresh_from_db()
+    assert (soy_wax.item.name, soy_wax.item.archived) == ("Soy wax 464", False)  # nothing saved
+    assert "Soy wax 464" in owner_client.get(reverse("materials:list")).content.decode()
+
+
 def test_a_maker_cannot_edit_the_catalog_or_prices(maker_client, soy_wax, supplier):
     assert maker_client.get(reverse("materials:new")).status_code == 403
     assert maker_client.post(reverse("materials:new"), material_form()).status_code == 403
