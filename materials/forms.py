@@ -7,7 +7,7 @@ from django.utils import timezone
 from materials.models import Category, Material, Supplier
 from materials.selectors import Status
 from stock.forms import IdempotentForm, QuantityField, TypedNumberMixin
-from stock.models import MONEY, Location
+from stock.models import COST, MONEY, Location
 from stock.units import Unit, convert, plain
 
 
@@ -103,7 +103,9 @@ class CategoryForm(forms.Form):
 class SupplierPriceForm(forms.Form):
     supplier = forms.ModelChoiceField(queryset=Supplier.objects.all(), empty_label="Supplier…")
     supplier_sku = forms.CharField(max_length=64, required=False, label="Their SKU")
-    last_unit_price = MoneyField(required=False, label="Price per unit")
+    unit_price = MoneyField(
+        required=False, decimal_places=COST["decimal_places"], label="Price per unit"
+    )
 
 
 # Receiving ---------------------------------------------------------------------------------

@@ -171,14 +171,16 @@ def category_delete(*, category: Category) -> None:
 
 
 def supplier_price_save(
-    *, material: Material, supplier: Supplier, supplier_sku: str, last_unit_price: Decimal | None
+    *, material: Material, supplier: Supplier, supplier_sku: str, unit_price: Decimal | None
 ) -> SupplierPrice:
-    if last_unit_price is not None and last_unit_price < 0:
+    """The supplier's price list entry for a material: an Owner's to set (deliveries only
+    record what was paid, on their lines)."""
+    if unit_price is not None and unit_price < 0:
         raise ValidationError(NEGATIVE_MONEY)
     price, _ = SupplierPrice.objects.update_or_create(
         material=material,
         supplier=supplier,
-        defaults={"supplier_sku": supplier_sku.strip(), "last_unit_price": last_unit_price},
+        defaults={"supplier_sku": supplier_sku.strip(), "unit_price": unit_price},
     )
     return price
 
@@ -285,8 +287,9 @@ def receipt_create(
     shipping: Decimal = Decimal(0),
     notes: str = "",
 ) -> Receipt:
-    """One delivery: one receipt posting, a lot per line with its landed unit cost, and the
-    supplier's last prices, in one transaction. The same idempotency key twice: one receipt."""
+    """One delivery: one receipt posting and a lot per line with its landed unit cost, in one
+    transaction; each line keeps what was paid for it. The same idempotency key twice: one
+    receipt."""
     if not lines:
         raise ValidationError(NO_RECEIPT_LINES)
     priced = price_lines(lines, shipping)
@@ -385,22 +388,4 @@ def _write_receipt(
             for p, lot in zip(priced, lots, strict=True)
         ]
     )
-    _remember_prices(supplier, priced, receipt.received_on)
     return receipt
-
-
-def _remember_prices(supplier: Supplier, priced: list[PricedLine], paid_on: date) -> None:
-    """The supplier's last price per unit of each material (goods only, before shipping)."""
-    latest = {p.source.material.pk: p for p in priced if p.quantity}
-    existing = {
-        sp.material_id: sp
-        for sp in SupplierPrice.objects.filter(supplier=supplier, material_id__in=latest)
-    }
-    new, changed = [], []
-    for material_id, p in latest.items():
-        unit_price = (p.goods / p.quantity).quantize(COST_PLACES, ROUND_HALF_UP)
-        sp = existing.get(material_id) or SupplierPrice(material_id=material_id, supplier=supplier)
-        sp.last_unit_price, sp.last_paid_on = unit_price, paid_on
-        (changed if sp.pk else new).append(sp)
-    SupplierPrice.objects.bulk_create(new)
-    SupplierPrice.objects.bulk_update(changed, ["last_unit_price", "last_paid_on"])

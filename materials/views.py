@@ -58,6 +58,7 @@ def material_detail(request, pk):
         "material": material,
         "lots": lots,
         "page": history,
+        "prices": selectors.supplier_prices(material=material),
         "price_form": SupplierPriceForm(),
     }
     return render(request, "materials/material_detail.html", context)
@@ -300,7 +301,7 @@ def supplier_list(request):
 @permission_required("materials.view_supplier", raise_exception=True)
 def supplier_detail(request, pk):
     supplier = get_object_or_404(Supplier, pk=pk)
-    prices = supplier.prices.select_related("material__item").order_by("material__item__name")
+    prices = selectors.supplier_prices(supplier=supplier)
     receipts = selectors.receipts(request.GET.get("page"), supplier=supplier)
     context = {"supplier": supplier, "prices": prices, "page": receipts}
     return render(request, "materials/supplier_detail.html", context)
