@@ -22,13 +22,18 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import DecimalField, Exists, F, OuterRef, Sum
 from django.db.models.functions import Coalesce, Lower, Upper
-from django.utils import timezone
 
 from materials.models import Category, Material, ReceiptLine, Supplier
 from materials.services import SKU_TAKEN, category_save, supplier_save
-from stock.engine import ARCHIVED_LOCATION, Line, posting_create, run_with_retries
-from stock.limits import MAX_QUANTITY
-from stock.models import QUANTITY_PLACES, Balance, Item, ItemKind, Location, Posting, PostingKind
+from stock.engine import (
+    ARCHIVED_LOCATION,
+    WHOLE_PIECES,
+    Line,
+    posting_create,
+    run_with_retries,
+)
+from stock.limits import COST_PLACES, MAX_COST, MAX_QUANTITY, QUANTITY_PLACES
+from stock.models import Balance, Item, ItemKind, Location, Posting, PostingKind, workshop_today
 from stock.services import location_save
 from stock.units import Unit, parse_unit, plain, to_decimal
 
@@ -59,7 +64,7 @@ COLUMNS = [
     Column("preferred_supplier", "A supplier that does not exist is created."),
     Column("notes", "Anything else."),
     Column("quantity", "Opening stock on hand, in the material's unit. Empty: none."),
-    Column("unit_cost", "What one unit of the opening stock cost. Empty: 0."),
+    Column("unit_cost", "What one unit of the opening stock cost, up to 10 decimals. Empty: 0."),
     Column("lot_code", "The lot of the opening stock; required for lot-tracked materials."),
     Column("expiry_date", "YYYY-MM-DD or DD/MM/YYYY. Empty: from the shelf life."),
     Column("location", "Where the opening stock is; required with a quantity. Created if new."),
@@ -104,10 +109,7 @@ TOO_LONG = "{column} is longer than {limit} characters."
 SKU_TWICE = "SKU {sku} is also on row {rows}: each SKU may appear once."
 NOT_YES_NO = "lot_tracked: {value!r} is not yes or no."
 NOT_A_NUMBER = "{column}: {value!r} is not a number."
-AMBIGUOUS_NUMBER = (
-    "{column}: {value!r} could mean {thousands} or {decimal}: "
-    "write it without a thousands separator."
-)
+UNCLEAR_NUMBER = "{column}: {reason}"  # the forms' own words (stock.units.to_decimal)
 TOO_MANY_DECIMALS = "{column}: {value} has more than {places} decimal places."
 NUMBER_TOO_LARGE = "{column}: {value} is too large."
 NEGATIVE = "{column}: {value} cannot be negative."
@@ -134,7 +136,6 @@ YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0", ""}
 ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 DAY_FIRST_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-THOUSANDS_COMMA = re.compile(r"[1-9]\d{0,2},\d{3}")
 
 
 # Reading the file ------------------------------------------------------------------------------
@@ -363,8 +364,13 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> ImportRow:
             row.shelf_life_days = int(days)
     row.reorder_point = _number(raw, "reorder_point", errors, minimum=Decimal(0))
     row.reorder_quantity = _number(raw, "reorder_quantity", errors, positive=True)
-    row.unit_cost = _number(raw, "unit_cost", errors, minimum=Decimal(0))
+    row.unit_cost = _number(
+        raw, "unit_cost", errors, minimum=Decimal(0), places=COST_PLACES, limit=MAX_COST
+    )
     row.quantity = _number(raw, "quantity", errors, positive=True)
+    if row.quantity is not None and row.unit == Unit.EACH and row.quantity % 1:
+        # The posting refuses it at confirm (stock.services): the preview says it first.
+        errors.append(WHOLE_PIECES.format(item=row.name or row.sku, quantity=row.quantity))
     if raw["expiry_date"]:
         row.expiry_date = _date(raw["expiry_date"])
         if row.expiry_date is None:
@@ -377,7 +383,7 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> ImportRow:
             errors.append(LOCATION_NEEDED.format(name=row.name or row.sku or "this material"))
         if not raw["unit_cost"]:
             row.flags.append(NO_UNIT_COST)
-        if row.expiry_date and row.expiry_date < timezone.localdate():
+        if row.expiry_date and row.expiry_date < workshop_today():
             row.flags.append(ALREADY_EXPIRED.format(date=row.expiry_date))
     else:
         given = [name for name in STOCK_COLUMNS if raw[name]]
@@ -390,32 +396,35 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> ImportRow:
     return row
 
 
-def _number(raw, column, errors, *, minimum=None, positive=False) -> Decimal | None:
-    """A number of at most 6 decimals that fits the ledger, or None (and an error) if not."""
+def _number(
+    raw,
+    column,
+    errors,
+    *,
+    minimum=None,
+    positive=False,
+    places=QUANTITY_PLACES,
+    limit=MAX_QUANTITY,
+) -> Decimal | None:
+    """A number read as the forms read it (stock.units.to_decimal: "1,5" is 1.5, "1,500" is
+    refused as ambiguous), of at most `places` decimals and under `limit`, as the ledger keeps
+    it; or None (and an error) if not."""
     text = raw[column]
     if not text:
         return None
-    if THOUSANDS_COMMA.fullmatch(text.replace(" ", "")):
-        compact = text.replace(" ", "")
-        errors.append(
-            AMBIGUOUS_NUMBER.format(
-                column=column,
-                value=text,
-                thousands=compact.replace(",", ""),
-                decimal=plain(Decimal(compact.replace(",", "."))),
-            )
-        )
-        return None
     try:
         value = to_decimal(text)
-    except ValidationError:
-        errors.append(NOT_A_NUMBER.format(column=column, value=text))
+    except ValidationError as exc:
+        if exc.code == "not_a_number":
+            errors.append(NOT_A_NUMBER.format(column=column, value=text))
+        else:
+            errors.append(UNCLEAR_NUMBER.format(column=column, reason=exc.messages[0]))
         return None
     exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > QUANTITY_PLACES:
-        errors.append(TOO_MANY_DECIMALS.format(column=column, value=text, places=QUANTITY_PLACES))
+    if isinstance(exponent, int) and -exponent > places:
+        errors.append(TOO_MANY_DECIMALS.format(column=column, value=text, places=places))
         return None
-    if abs(value) >= MAX_QUANTITY:
+    if abs(value) >= limit:
         errors.append(NUMBER_TOO_LARGE.format(column=column, value=text))
         return None
     if column == "quantity" and value <= 0:

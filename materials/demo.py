@@ -6,11 +6,9 @@ Deliveries carry fixed idempotency keys, so seeding again adds nothing.
 from datetime import timedelta
 from decimal import Decimal as D
 
-from django.utils import timezone
-
 from materials import services
 from materials.models import Category, Material, Supplier
-from stock.models import Item, Location
+from stock.models import Item, Location, workshop_today
 
 SUPPLIERS = [
     ("Wick & Wax Supply Co.", "Hannah Price", "orders@wickandwax.example", "+44 161 555 0101"),
@@ -104,7 +102,7 @@ DELIVERIES = [
 
 
 def seed(*, user) -> None:
-    today = timezone.localdate()
+    today = workshop_today()
     categories = {}
     for name in {row[2] for row in MATERIALS}:
         categories[name], _ = Category.objects.get_or_create(name=name)

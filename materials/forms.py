@@ -2,12 +2,11 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from materials.models import Category, Material, Supplier
 from materials.selectors import Status
 from stock.forms import IdempotentForm, QuantityField, TypedNumberMixin
-from stock.models import MONEY, Location
+from stock.models import COST, MONEY, Location, workshop_today
 from stock.units import Unit, convert, plain
 
 
@@ -103,7 +102,9 @@ class CategoryForm(forms.Form):
 class SupplierPriceForm(forms.Form):
     supplier = forms.ModelChoiceField(queryset=Supplier.objects.all(), empty_label="Supplier…")
     supplier_sku = forms.CharField(max_length=64, required=False, label="Their SKU")
-    last_unit_price = MoneyField(required=False, label="Price per unit")
+    unit_price = MoneyField(
+        required=False, decimal_places=COST["decimal_places"], label="Price per unit"
+    )
 
 
 # Receiving ---------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ class ReceiptForm(IdempotentForm):
 
     def clean_received_on(self):
         received_on = self.cleaned_data["received_on"]
-        if received_on > timezone.localdate():
+        if received_on > workshop_today():
             raise ValidationError("A delivery cannot arrive in the future: check the date.")
         return received_on
 

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from stock.models import COST, MONEY, QUANTITY, Item, Location, Lot, Posting
+from stock.models import COST, MONEY, QUANTITY, Item, Location, Lot, Posting, workshop_today
 
 
 class Category(models.Model):
@@ -94,13 +94,20 @@ class Material(models.Model):
 
 
 class SupplierPrice(models.Model):
-    """What one supplier calls a material and what was last paid, per unit of the material."""
+    """The supplier's price list, as an Owner keeps it: what the supplier calls a material and
+    its price per unit of the material. Deliveries never write here; what was last paid is read
+    from the receipt lines (materials.selectors.supplier_prices)."""
 
     material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="prices")
     supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="prices")
     supplier_sku = models.CharField("supplier's SKU", max_length=64, blank=True)
-    last_unit_price = models.DecimalField(**COST, null=True, blank=True)
-    last_paid_on = models.DateField(null=True, blank=True)
+    unit_price = models.DecimalField(
+        "price per unit",
+        **COST,
+        null=True,
+        blank=True,
+        help_text="The supplier's list price per unit of the material.",
+    )
 
     class Meta:
         ordering = ["supplier__name"]
@@ -109,7 +116,7 @@ class SupplierPrice(models.Model):
                 fields=["material", "supplier"], name="supplier_price_unique_per_material"
             ),
             models.CheckConstraint(
-                condition=Q(last_unit_price__gte=0) | Q(last_unit_price__isnull=True),
+                condition=Q(unit_price__gte=0) | Q(unit_price__isnull=True),
                 name="supplier_price_not_negative",
             ),
         ]
@@ -125,7 +132,7 @@ class Receipt(models.Model):
     reference = models.CharField(
         max_length=100, blank=True, help_text="Delivery note or invoice number."
     )
-    received_on = models.DateField(default=timezone.localdate)
+    received_on = models.DateField(default=workshop_today)
     shipping = models.DecimalField(**MONEY, default=Decimal(0))
     posting = models.OneToOneField(Posting, on_delete=models.PROTECT, related_name="receipt")
     created_by = models.ForeignKey(

@@ -1,7 +1,8 @@
 """Reads that the materials pages share, each a fixed number of queries per page."""
 
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.core.paginator import Paginator
 from django.db.models import (
@@ -21,10 +22,9 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Greatest
-from django.utils import timezone
 
-from materials.models import Category, Material, Receipt, Supplier, SupplierPrice
-from stock.models import Balance, Posting
+from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
+from stock.models import COST_PLACES, Balance, Posting, workshop_today
 
 PAGE_SIZE = 25
 AMOUNT = DecimalField(max_digits=30, decimal_places=10)
@@ -54,7 +54,7 @@ def _balance_sum(expression, *, usable_only=False):
     balances = Balance.objects.filter(lot__item=OuterRef("item"), quantity__gt=0)
     if usable_only:
         balances = balances.filter(lot__quarantined=False).exclude(
-            lot__expiry_date__lt=timezone.localdate()
+            lot__expiry_date__lt=workshop_today()
         )
     total = balances.order_by().values("lot__item").annotate(total=Sum(expression)).values("total")
     return Coalesce(Subquery(total, output_field=AMOUNT), ZERO)
@@ -76,7 +76,7 @@ def with_stock(materials):
     )
     return materials.annotate(
         holds_expired=Case(
-            When(next_expiry__lt=timezone.localdate(), then=Value(True)),
+            When(next_expiry__lt=workshop_today(), then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
         ),
@@ -117,8 +117,13 @@ def material_list(filters: MaterialFilters, page_number=1):
     if filters.category is not None:
         materials = materials.filter(category=filters.category)
     if filters.supplier is not None:
-        sells_it = SupplierPrice.objects.filter(material=OuterRef("pk"), supplier=filters.supplier)
-        materials = materials.filter(Q(preferred_supplier=filters.supplier) | Exists(sells_it))
+        lists_it = SupplierPrice.objects.filter(material=OuterRef("pk"), supplier=filters.supplier)
+        delivered_it = ReceiptLine.objects.filter(
+            material=OuterRef("pk"), receipt__supplier=filters.supplier
+        )
+        materials = materials.filter(
+            Q(preferred_supplier=filters.supplier) | Exists(lists_it) | Exists(delivered_it)
+        )
     materials = with_stock(materials)
     if filters.status:
         materials = materials.filter(status=filters.status)
@@ -126,12 +131,82 @@ def material_list(filters: MaterialFilters, page_number=1):
 
 
 def material_detail(pk: int) -> Material:
-    material = (
-        with_stock(Material.objects.select_related("item", "category", "preferred_supplier"))
-        .prefetch_related("prices__supplier")
-        .get(pk=pk)
+    return with_stock(
+        Material.objects.select_related("item", "category", "preferred_supplier")
+    ).get(pk=pk)
+
+
+@dataclass(frozen=True)
+class SupplierPriceRow:
+    """One supplier and one material: the Owner's price list entry (SKU, price) and what the
+    latest delivery paid, per unit of the material, goods only (shipping is not the price)."""
+
+    supplier: Supplier
+    material: Material
+    supplier_sku: str = ""
+    unit_price: Decimal | None = None
+    paid_per_unit: Decimal | None = None
+    paid_on: date | None = None
+    paid_receipt_id: int | None = None
+
+
+def _not_reversed(lines):
+    return lines.filter(~Exists(Posting.objects.filter(reverses=OuterRef("receipt__posting"))))
+
+
+def last_paid_lines(**scope):
+    """The latest receipt line of each supplier and material in `scope` (ReceiptLine filters):
+    latest by the delivery's date, then by entry, reversed deliveries left out. So a delivery
+    entered late with an earlier date never replaces what was paid since. One query."""
+    latest = (
+        _not_reversed(ReceiptLine.objects)
+        .filter(material=OuterRef("material"), receipt__supplier=OuterRef("receipt__supplier"))
+        .order_by("-receipt__received_on", "-id")
+        .values("pk")[:1]
     )
-    return material
+    return (
+        _not_reversed(ReceiptLine.objects.filter(**scope))
+        .filter(pk=Subquery(latest))
+        .select_related("receipt__supplier", "material__item")
+    )
+
+
+def paid_per_unit(line: ReceiptLine) -> Decimal:
+    with localcontext(prec=60):
+        per_unit = line.price / line.quantity
+    return per_unit.quantize(Decimal(1).scaleb(-COST_PLACES), ROUND_HALF_UP)
+
+
+def supplier_prices(
+    *, material: Material | None = None, supplier: Supplier | None = None
+) -> list[SupplierPriceRow]:
+    """Every supplier of `material` (or every material of `supplier`): from the Owner's price
+    list and from the deliveries, with what was last paid. Two queries, whatever the rows."""
+    scope = {"material": material} if material is not None else {"supplier": supplier}
+    listed = SupplierPrice.objects.filter(**scope).select_related("supplier", "material__item")
+    line_scope = {"material": material} if material is not None else {"receipt__supplier": supplier}
+    rows: dict[tuple[int, int], SupplierPriceRow] = {}
+    for p in listed:
+        rows[p.supplier_id, p.material_id] = SupplierPriceRow(
+            supplier=p.supplier,
+            material=p.material,
+            supplier_sku=p.supplier_sku,
+            unit_price=p.unit_price,
+        )
+    for line in last_paid_lines(**line_scope):
+        key = (line.receipt.supplier_id, line.material_id)
+        row = rows.get(key) or SupplierPriceRow(
+            supplier=line.receipt.supplier, material=line.material
+        )
+        rows[key] = replace(
+            row,
+            paid_per_unit=paid_per_unit(line),
+            paid_on=line.receipt.received_on,
+            paid_receipt_id=line.receipt_id,
+        )
+    if material is not None:
+        return sorted(rows.values(), key=lambda r: r.supplier.name.lower())
+    return sorted(rows.values(), key=lambda r: (r.material.item.name.lower(), r.material.pk))
 
 
 def reorder_groups():

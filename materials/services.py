@@ -6,15 +6,20 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
 from stock.engine import Line, posting_create, run_with_retries
-from stock.models import COST, Item, ItemKind, Location, PostingKind, workshop_today
+from stock.limits import CENT, COST_QUANTUM, MAX_AMOUNT, MAX_COST
+from stock.models import Balance, Item, ItemKind, Location, PostingKind, workshop_today
 from stock.naming import save_named, unique_name
-from stock.units import Unit, convert
+from stock.units import Unit, convert, display
 
 SKU_TAKEN = "SKU {sku} is already used by {name}."
 UNIT_LOCKED = "{name} already has stock in {unit}; its unit cannot change."
+MATERIAL_HOLDS_STOCK = (
+    "{name} still holds stock ({quantity} {unit}): use it up or count it out before archiving."
+)
 NO_RECEIPT_LINES = "Add at least one line: a material and a quantity."
 PRICE_REQUIRED = "{name}: give the line's total price or its unit price."
 PRICE_TWICE = "{name}: give the total price or the unit price, not both."
@@ -26,11 +31,6 @@ COST_TOO_LARGE = "{name}: that comes to a cost per unit larger than Loomworks ca
 TOO_SMALL = (
     "{name}: {quantity} {unit} is less than the smallest amount kept in {to} (0.000001 {to})."
 )
-
-CENT = Decimal("0.01")
-COST_PLACES = Decimal(1).scaleb(-COST["decimal_places"])
-MAX_AMOUNT = Decimal(10) ** 12
-MAX_COST = Decimal(10) ** 13
 
 
 def _clean_sku(sku: str) -> str:
@@ -109,6 +109,8 @@ def material_update(
         raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
     if unit != item.unit and item.lots.exists():
         raise ValidationError({"unit": UNIT_LOCKED.format(name=item.name, unit=item.unit)})
+    if archived and not item.archived:
+        _refuse_archiving_stock(item)
     item.sku, item.name, item.unit = sku, " ".join(name.split()), unit
     item.lot_tracked, item.shelf_life_days, item.archived = lot_tracked, shelf_life_days, archived
     item.save()
@@ -120,6 +122,18 @@ def material_update(
     material.notes = notes
     material.save()
     return material
+
+
+def _refuse_archiving_stock(item: Item) -> None:
+    """An archived material leaves on-hand and the lists while its stock would still count in
+    the value: it must be used up or counted out first."""
+    held = Balance.objects.filter(lot__item=item, quantity__gt=0).aggregate(total=Sum("quantity"))
+    if held["total"]:
+        raise ValidationError(
+            MATERIAL_HOLDS_STOCK.format(
+                name=item.name, quantity=display(held["total"]), unit=item.unit
+            )
+        )
 
 
 def supplier_save(*, supplier: Supplier | None = None, name: str, **fields) -> Supplier:
@@ -147,14 +161,16 @@ def category_delete(*, category: Category) -> None:
 
 
 def supplier_price_save(
-    *, material: Material, supplier: Supplier, supplier_sku: str, last_unit_price: Decimal | None
+    *, material: Material, supplier: Supplier, supplier_sku: str, unit_price: Decimal | None
 ) -> SupplierPrice:
-    if last_unit_price is not None and last_unit_price < 0:
+    """The supplier's price list entry for a material: an Owner's to set (deliveries only
+    record what was paid, on their lines)."""
+    if unit_price is not None and unit_price < 0:
         raise ValidationError(NEGATIVE_MONEY)
     price, _ = SupplierPrice.objects.update_or_create(
         material=material,
         supplier=supplier,
-        defaults={"supplier_sku": supplier_sku.strip(), "last_unit_price": last_unit_price},
+        defaults={"supplier_sku": supplier_sku.strip(), "unit_price": unit_price},
     )
     return price
 
@@ -228,7 +244,7 @@ def price_lines(lines: list[ReceiptLineInput], shipping: Decimal) -> list[Priced
                 quantity=qty,
                 goods=goods,
                 shipping_share=share,
-                unit_cost=unit_cost.quantize(COST_PLACES, ROUND_HALF_UP),
+                unit_cost=unit_cost.quantize(COST_QUANTUM, ROUND_HALF_UP),
             )
         )
     return priced
@@ -261,8 +277,9 @@ def receipt_create(
     shipping: Decimal = Decimal(0),
     notes: str = "",
 ) -> Receipt:
-    """One delivery: one receipt posting, a lot per line with its landed unit cost, and the
-    supplier's last prices, in one transaction. The same idempotency key twice: one receipt."""
+    """One delivery: one receipt posting and a lot per line with its landed unit cost, in one
+    transaction; each line keeps what was paid for it. The same idempotency key twice: one
+    receipt."""
     if not lines:
         raise ValidationError(NO_RECEIPT_LINES)
     priced = price_lines(lines, shipping)
@@ -351,22 +368,4 @@ def _write_receipt(
             for p, lot in zip(priced, result.lots, strict=True)
         ]
     )
-    _remember_prices(supplier, priced, receipt.received_on)
     return receipt
-
-
-def _remember_prices(supplier: Supplier, priced: list[PricedLine], paid_on: date) -> None:
-    """The supplier's last price per unit of each material (goods only, before shipping)."""
-    latest = {p.source.material.pk: p for p in priced if p.quantity}
-    existing = {
-        sp.material_id: sp
-        for sp in SupplierPrice.objects.filter(supplier=supplier, material_id__in=latest)
-    }
-    new, changed = [], []
-    for material_id, p in latest.items():
-        unit_price = (p.goods / p.quantity).quantize(COST_PLACES, ROUND_HALF_UP)
-        sp = existing.get(material_id) or SupplierPrice(material_id=material_id, supplier=supplier)
-        sp.last_unit_price, sp.last_paid_on = unit_price, paid_on
-        (changed if sp.pk else new).append(sp)
-    SupplierPrice.objects.bulk_create(new)
-    SupplierPrice.objects.bulk_update(changed, ["last_unit_price", "last_paid_on"])

@@ -7,7 +7,6 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from loomworks.spreadsheets import csv_response
@@ -24,6 +23,7 @@ from materials.forms import (
 )
 from materials.models import Category, Material, Supplier
 from stock import selectors as stock_selectors
+from stock.models import workshop_today
 from stock.units import plain
 
 BLANK_LINES = 4
@@ -58,6 +58,7 @@ def material_detail(request, pk):
         "material": material,
         "lots": lots,
         "page": history,
+        "prices": selectors.supplier_prices(material=material),
         "price_form": SupplierPriceForm(),
     }
     return render(request, "materials/material_detail.html", context)
@@ -129,7 +130,7 @@ def reorder_list(request):
             "unit",
             "supplier_email",
         ]
-        return csv_response(f"reorder-{timezone.localdate():%Y-%m-%d}.csv", header, rows)
+        return csv_response(f"reorder-{workshop_today():%Y-%m-%d}.csv", header, rows)
     return render(request, "materials/reorder.html", {"groups": groups})
 
 
@@ -175,7 +176,7 @@ def receive(request):
         _attach_previews(lines)
     else:
         form = ReceiptForm(
-            initial={"received_on": timezone.localdate(), "supplier": request.GET.get("supplier")}
+            initial={"received_on": workshop_today(), "supplier": request.GET.get("supplier")}
         )
         lines = receipt_line_formset(blank_lines=_line_count(request))
         _attach_previews(lines)
@@ -300,7 +301,7 @@ def supplier_list(request):
 @permission_required("materials.view_supplier", raise_exception=True)
 def supplier_detail(request, pk):
     supplier = get_object_or_404(Supplier, pk=pk)
-    prices = supplier.prices.select_related("material__item").order_by("material__item__name")
+    prices = selectors.supplier_prices(supplier=supplier)
     receipts = selectors.receipts(request.GET.get("page"), supplier=supplier)
     context = {"supplier": supplier, "prices": prices, "page": receipts}
     return render(request, "materials/supplier_detail.html", context)

@@ -14,12 +14,11 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from loomworks.spreadsheets import csv_response
 from materials import csv_io
-from stock.models import Posting
+from stock.models import Posting, workshop_today
 
 EXAMPLE_FILE = settings.BASE_DIR / "docs" / "examples" / "materials-import.csv"
 PENDING = "materials_import"  # {"token", "text", "filename"}
@@ -191,7 +190,7 @@ def _summary(result: csv_io.ImportResult) -> str:
 
 
 def _export(name: str, header: list[str], rows):
-    return csv_response(f"loomworks-{name}-{timezone.localdate():%Y-%m-%d}.csv", header, rows)
+    return csv_response(f"loomworks-{name}-{workshop_today():%Y-%m-%d}.csv", header, rows)
 
 
 @permission_required("materials.view_material", raise_exception=True)

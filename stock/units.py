@@ -114,8 +114,9 @@ def plain(value: Decimal) -> Decimal:
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+")
-GROUPED_WITH_POINT = re.compile(r"[+-]?\d{1,3}(,\d{3})+\.\d*")
+# Thousands groups never start with a 0: "0,500" is a decimal comma (0.5), not a grouping.
+GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+")
+GROUPED_WITH_POINT = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+\.\d*")
 AMBIGUOUS = "{text} could mean {thousands} or {decimal}: write it without the comma."
 NOT_A_NUMBER = "Enter a number, like 250 or 1.5."
 

@@ -7,6 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.template.loader import render_to_string
@@ -18,6 +19,7 @@ from materials import csv_io, services
 from materials.models import Category, Material, Supplier
 from materials.services import ReceiptLineInput
 from stock.checks import ledger_violations
+from stock.forms import QuantityField
 from stock.models import Balance, Item, Location, Lot, Posting, PostingKind
 from tests.materials.factories import CategoryFactory, MaterialFactory, SupplierFactory
 from tests.stock.factories import LocationFactory, draw, key, receive
@@ -248,6 +250,104 @@ def test_each_kind_of_bad_value_is_named_in_the_preview(owner_client, row, reaso
     )
     assert reason in response.text
     assert "badge-ok" not in response.text
+
+
+def test_a_unit_cost_keeps_ten_decimal_places_as_the_ledger_does(owner_client):
+    LocationFactory(name="Storage")
+    text = csv_text(
+        {
+            "sku": "MICA-1",
+            "name": "Mica",
+            "unit": "g",
+            "quantity": "500",
+            "unit_cost": "0.0018337",
+            "location": "Storage",
+        },
+        {
+            "sku": "MICA-2",
+            "name": "Mica gold",
+            "unit": "g",
+            "quantity": "5",
+            "unit_cost": "0.00000000001",
+            "location": "Storage",
+        },
+    )
+    _, response = preview_of(owner_client, text)
+    assert "(MICA-1)" not in response.text  # not among the rows to fix
+    assert "unit_cost: 0.00000000001 has more than 10 decimal places." in response.text
+    token, response = preview_of(
+        owner_client,
+        csv_text(
+            {
+                "sku": "MICA-1",
+                "name": "Mica",
+                "unit": "g",
+                "quantity": "500",
+                "unit_cost": "0.0018337",
+                "location": "Storage",
+            }
+        ),
+    )
+    assert "badge-bad" not in response.text
+    assert confirm(owner_client, token).status_code == 302
+    assert Lot.objects.get(item__sku="MICA-1").unit_cost == D("0.0018337")
+
+
+def test_half_an_each_is_refused_in_the_preview_not_at_confirm(owner_client):
+    LocationFactory(name="Storage")
+    token, response = preview_of(
+        owner_client,
+        csv_text(
+            {
+                "sku": "JAR-1",
+                "name": "Amber jar",
+                "unit": "each",
+                "quantity": "12.5",
+                "location": "Storage",
+            }
+        ),
+    )
+    assert "Amber jar is counted in whole pieces: 12.5 is not a whole number." in response.text
+    assert reverse("materials:import-confirm", args=[token]) not in response.text
+    assert "badge-ok" not in response.text
+
+
+@pytest.mark.parametrize(
+    "typed", ["1,500,000", "0,500", "1,500", "1,5", "1,500.25", "2 500", "1.5.0", "-0,5"]
+)
+def test_a_number_reads_the_same_in_the_csv_as_in_the_forms(typed):
+    try:
+        in_form, form_error = QuantityField(allow_zero=True).clean(typed), None
+    except ValidationError as exc:
+        in_form, form_error = None, exc.messages[0]
+    row = csv_io.import_preview(
+        csv_text({"sku": "X", "name": "Wax", "unit": "g", "reorder_point": typed})
+    ).rows[0]
+    assert row.reorder_point == in_form
+    assert bool(row.errors) == bool(form_error)
+    if form_error and "comma" in form_error:  # the parser's own explanation, in both
+        assert row.errors == [f"reorder_point: {form_error}"]
+
+
+def test_a_decimal_comma_after_a_zero_is_read_as_a_decimal_comma(owner_client):
+    LocationFactory(name="Storage")
+    token, response = preview_of(
+        owner_client,
+        csv_text(
+            {
+                "sku": "W",
+                "name": "Wax",
+                "unit": "kg",
+                "quantity": "0,500",
+                "unit_cost": "4,20",
+                "location": "Storage",
+            }
+        ),
+    )
+    assert "badge-bad" not in response.text
+    confirm(owner_client, token)
+    assert Balance.objects.get().quantity == D("0.5")
+    assert Lot.objects.get().unit_cost == D("4.2")
 
 
 def test_a_row_with_more_cells_than_the_header_asks_for_quotes(owner_client):

@@ -325,12 +325,28 @@ def test_an_owner_archives_a_material_and_it_leaves_the_list(owner_client, soy_w
     assert "Soy wax 464" in html
 
 
+def test_a_material_that_still_holds_stock_cannot_be_archived(owner_client, soy_wax, storage):
+    stock_up(soy_wax, storage, "1.5", "kg")
+    response = owner_client.post(
+        reverse("materials:edit", args=[soy_wax.pk]),
+        material_form(sku="WAX-464", name="Soy wax 464 (old)", archived="on"),
+    )
+    assert response.status_code == 200
+    assert (
+        "Soy wax 464 still holds stock (1,500 g): use it up or count it out before archiving."
+        in response.content.decode()
+    )
+    soy_wax.item.refresh_from_db()
+    assert (soy_wax.item.name, soy_wax.item.archived) == ("Soy wax 464", False)  # nothing saved
+    assert "Soy wax 464" in owner_client.get(reverse("materials:list")).content.decode()
+
+
 def test_a_maker_cannot_edit_the_catalog_or_prices(maker_client, soy_wax, supplier):
     assert maker_client.get(reverse("materials:new")).status_code == 403
     assert maker_client.post(reverse("materials:new"), material_form()).status_code == 403
     response = maker_client.post(
         reverse("materials:price", args=[soy_wax.pk]),
-        {"supplier": supplier.pk, "supplier_sku": "X", "last_unit_price": "1"},
+        {"supplier": supplier.pk, "supplier_sku": "X", "unit_price": "1"},
     )
     assert response.status_code == 403
     assert maker_client.post(reverse("materials:supplier-new"), {"name": "X"}).status_code == 403
@@ -340,13 +356,13 @@ def test_a_maker_cannot_edit_the_catalog_or_prices(maker_client, soy_wax, suppli
 def test_an_owner_records_a_supplier_price(owner_client, soy_wax, supplier):
     owner_client.post(
         reverse("materials:price", args=[soy_wax.pk]),
-        {"supplier": supplier.pk, "supplier_sku": "SW-464-20", "last_unit_price": "0.0041"},
+        {"supplier": supplier.pk, "supplier_sku": "SW-464-20", "unit_price": "0.0041"},
     )
     price = soy_wax.prices.get()
-    assert (price.supplier_sku, price.last_unit_price) == ("SW-464-20", D("0.0041"))
+    assert (price.supplier_sku, price.unit_price) == ("SW-464-20", D("0.0041"))
     response = owner_client.post(
         reverse("materials:price", args=[soy_wax.pk]),
-        {"supplier": supplier.pk, "last_unit_price": "cheap"},
+        {"supplier": supplier.pk, "unit_price": "cheap"},
         follow=True,
     )
     assert "Price not saved." in response.content.decode()
@@ -441,7 +457,7 @@ def test_supplier_prices_never_multiply_the_stock_shown(viewer_client, soy_wax, 
     first, second = SupplierFactory(name="First"), SupplierFactory(name="Second")
     stock_up(soy_wax, storage, "10", "kg", price="40", supplier=first)
     services.supplier_price_save(
-        material=soy_wax, supplier=second, supplier_sku="SW-464", last_unit_price=D("0.004")
+        material=soy_wax, supplier=second, supplier_sku="SW-464", unit_price=D("0.004")
     )
     for params in ({}, {"q": "Soy"}, {"q": "SW-464"}, {"supplier": first.pk}, {"status": "low"}):
         html = viewer_client.get(reverse("materials:list"), params).content.decode()

@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from materials import services
+from materials import selectors, services
 from materials.models import Receipt, SupplierPrice
 from materials.services import ReceiptLineInput
 from stock.checks import ledger_violations
@@ -84,13 +84,14 @@ def test_uneven_shipping_shares_still_add_up_to_the_shipping(supplier, soy_wax, 
     assert sorted(shares) == [D("0.33"), D("0.33"), D("0.34")]
 
 
-def test_a_delivery_remembers_the_supplier_price_per_unit(supplier, soy_wax, storage):
+def test_what_was_last_paid_is_per_unit_of_the_goods_without_shipping(supplier, soy_wax, storage):
     receive(supplier, [line(soy_wax, "5", "kg", storage, price=D("25.00"))], shipping="5")
-    price = SupplierPrice.objects.get(material=soy_wax, supplier=supplier)
-    assert price.last_unit_price == D("0.005")  # goods only: shipping is not the supplier's price
+    [row] = selectors.supplier_prices(material=soy_wax)
+    assert row.paid_per_unit == D("0.005")  # goods only: shipping is not the supplier's price
     receive(supplier, [line(soy_wax, "5", "kg", storage, price=D("30.00"))])
-    price.refresh_from_db()
-    assert price.last_unit_price == D("0.006")
+    [row] = selectors.supplier_prices(material=soy_wax)
+    assert (row.supplier, row.paid_per_unit) == (supplier, D("0.006"))
+    assert not SupplierPrice.objects.exists()  # the price list is the Owner's
 
 
 def test_a_lot_tracked_material_keeps_the_supplier_lot_code_and_shelf_life(
