@@ -6,6 +6,7 @@ variable, instead of silently falling back to a default.
 
 import os
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -49,8 +50,6 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 def database_config(url: str, *, sqlite_path) -> dict:
     """Django DATABASES["default"] from a DATABASE_URL; SQLite under var/ when unset."""
-    import dj_database_url
-
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",

@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from loomworks import services
 from loomworks.forms import PASSWORDS_DIFFER
@@ -110,8 +111,6 @@ def test_deactivating_with_htmx_shows_the_new_state_in_the_row(owner_client, mak
 
 
 def test_a_deactivated_person_is_signed_out_of_their_open_session(owner_client, maker, client):
-    from django.test import Client
-
     makers_browser = Client()
     makers_browser.force_login(maker)
     assert makers_browser.get("/").status_code == 200

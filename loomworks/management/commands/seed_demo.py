@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from loomworks.roles import Role, sync_role_permissions
+from materials import demo as materials_demo
+from stock import demo as stock_demo
 
 DEMO_PEOPLE = [
     ("owner", "Olive", "Owner", Role.OWNER),
@@ -33,9 +35,6 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 user.groups.set([Group.objects.get(name=role.value)])
-        from materials import demo as materials_demo
-        from stock import demo as stock_demo
-
         owner = User.objects.get(username="owner")
         stock_demo.seed_locations()
         materials_demo.seed(user=owner)
