@@ -26,9 +26,11 @@ MAKER_PERMISSIONS = {
     "materials.add_receipt",  # receive deliveries
 }
 
+# What each role may do today, as the People page shows it. Batches join the Maker's list when
+# they exist.
 ROLE_DESCRIPTIONS = {
-    Role.OWNER: "Everything: recipes, prices, people and the admin.",
-    Role.MAKER: "Plans, runs and completes batches; receives and counts stock.",
+    Role.OWNER: "Everything: materials, prices, locations, reversals, people and the admin.",
+    Role.MAKER: "Receives deliveries; counts, adjusts and moves stock; holds a lot back.",
     Role.VIEWER: "Reads everything, changes nothing.",
 }
 

@@ -48,6 +48,12 @@ def test_an_owner_adds_a_person_who_can_then_sign_in(owner_client, client):
     assert signed_in["Location"] == "/"
 
 
+def test_the_role_choices_say_what_each_role_may_do_today(owner_client):
+    page = owner_client.get("/people/add/").text
+    assert "Receives deliveries; counts, adjusts and moves stock; holds a lot back." in page
+    assert "batches" not in page  # not built yet: no role is promised them
+
+
 def test_a_weak_password_is_shown_on_the_form_and_nobody_is_added(owner_client):
     response = owner_client.post("/people/add/", _add_form(password="abc", password_confirm="abc"))
     assert response.status_code == 200
