@@ -50,8 +50,21 @@ bench: $(VENV)/.installed-test
 	@DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/python -m loomworks.pgcheck
 	DATABASE_URL='$(TEST_DATABASE_URL)' SECRET_KEY=bench-only-not-secret $(BIN)/python bench/posting.py
 
+# check-ledger reads what make run serves (var/loomworks.sqlite3) unless DATABASE_URL names another
+# database: make check-ledger DATABASE_URL=postgres://user:pass@host:5432/loomworks after a restore.
+# It signs nothing, so a stand-in SECRET_KEY does when none is set. Nothing is echoed: the URL may
+# hold a password.
+LEDGER_SQLITE := $(if $(DATABASE_URL),$(patsubst sqlite:///%,%,$(filter sqlite:%,$(DATABASE_URL))),var/loomworks.sqlite3)
+LEDGER_ENV := DATABASE_URL='$(DATABASE_URL)' SECRET_KEY="$${SECRET_KEY:-check-ledger-only-not-secret}"
+
 check-ledger: $(VENV)/.installed
-	$(BIN)/python manage.py check_ledger
+ifneq ($(LEDGER_SQLITE),)
+	@test -f '$(LEDGER_SQLITE)' || { echo "No database at $(LEDGER_SQLITE): run make run once, or check PostgreSQL with make check-ledger DATABASE_URL=postgres://user:pass@host:5432/loomworks."; exit 1; }
+else
+	@DATABASE_URL='$(DATABASE_URL)' $(BIN)/python -m loomworks.pgcheck --existing
+endif
+	@$(LEDGER_ENV) $(BIN)/python manage.py migrate --check || { echo "The database is behind this code's migrations: run DATABASE_URL=... $(BIN)/python manage.py migrate first (docker compose runs it on start)."; exit 1; }
+	@$(LEDGER_ENV) $(BIN)/python manage.py check_ledger
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 staticfiles

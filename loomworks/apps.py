@@ -7,6 +7,8 @@ class LoomworksConfig(AppConfig):
     verbose_name = "Loomworks"
 
     def ready(self):
+        # The one import inside a function: apps.py is read before any model may be imported,
+        # and roles imports the auth models, so it can only be imported once apps are ready.
         from loomworks.roles import sync_role_permissions
 
         # Permissions are created after each app migrates; give them to their roles then.

@@ -1,9 +1,10 @@
 """Roles are Django groups. This module is the one place that says what each role may do.
 
-Later issues extend ROLE_PERMISSIONS with their own codenames; `sync_role_permissions`
+Later issues extend MAKER_PERMISSIONS with their own codenames; `sync_role_permissions`
 runs after every migrate, so a new permission reaches its roles without a hand-written step.
 """
 
+from django.contrib.auth.models import Group, Permission
 from django.db import models
 
 
@@ -25,9 +26,11 @@ MAKER_PERMISSIONS = {
     "materials.add_receipt",  # receive deliveries
 }
 
+# What each role may do today, as the People page shows it. Batches join the Maker's list when
+# they exist.
 ROLE_DESCRIPTIONS = {
-    Role.OWNER: "Everything: recipes, prices, people and the admin.",
-    Role.MAKER: "Plans, runs and completes batches; receives and counts stock.",
+    Role.OWNER: "Everything: materials, prices, locations, reversals, people and the admin.",
+    Role.MAKER: "Receives deliveries; counts, adjusts and moves stock; holds a lot back.",
     Role.VIEWER: "Reads everything, changes nothing.",
 }
 
@@ -46,9 +49,7 @@ def permissions_for(role, all_permissions):
 
 
 def sync_role_permissions(**kwargs):
-    """Give each role group exactly the permissions ROLE_PERMISSIONS says. Idempotent."""
-    from django.contrib.auth.models import Group, Permission
-
+    """Give each role group exactly the permissions `permissions_for` chooses. Idempotent."""
     all_permissions = list(Permission.objects.select_related("content_type"))
     for role in Role:
         group, _ = Group.objects.get_or_create(name=role.value)

@@ -9,6 +9,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from materials.selectors import dashboard_numbers
+from stock.selectors import recent_postings, stock_totals
+
 
 @never_cache
 @require_GET
@@ -26,9 +29,6 @@ def healthz(request):
 
 def dashboard(request):
     """What needs attention today: stock value, what to reorder, what is expiring."""
-    from materials.selectors import dashboard_numbers
-    from stock.selectors import recent_postings, stock_totals
-
     context = {}
     if request.user.has_perm("stock.view_balance"):
         context["stock"] = stock_totals()

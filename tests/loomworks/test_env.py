@@ -1,6 +1,7 @@
 """Settings come from the environment through strict helpers (loomworks/env.py)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,8 +111,6 @@ def test_the_app_refuses_to_start_without_a_secret_key_when_debug_is_off():
 
 
 def test_env_example_lists_every_setting_that_settings_py_reads():
-    import re
-
     read = set(re.findall(r'env_\w+\("([A-Z_]+)"', (ROOT / "loomworks/settings.py").read_text()))
     example = (ROOT / ".env.example").read_text()
     listed = set(re.findall(r"^#?([A-Z_]+)=", example, flags=re.MULTILINE))

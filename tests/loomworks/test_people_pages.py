@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from loomworks import services
 from loomworks.forms import PASSWORDS_DIFFER
@@ -45,6 +46,12 @@ def test_an_owner_adds_a_person_who_can_then_sign_in(owner_client, client):
         "/sign-in/", {"username": "bea", "password": "beeswax-and-linen-7"}
     )
     assert signed_in["Location"] == "/"
+
+
+def test_the_role_choices_say_what_each_role_may_do_today(owner_client):
+    page = owner_client.get("/people/add/").text
+    assert "Receives deliveries; counts, adjusts and moves stock; holds a lot back." in page
+    assert "batches" not in page  # not built yet: no role is promised them
 
 
 def test_a_weak_password_is_shown_on_the_form_and_nobody_is_added(owner_client):
@@ -110,8 +117,6 @@ def test_deactivating_with_htmx_shows_the_new_state_in_the_row(owner_client, mak
 
 
 def test_a_deactivated_person_is_signed_out_of_their_open_session(owner_client, maker, client):
-    from django.test import Client
-
     makers_browser = Client()
     makers_browser.force_login(maker)
     assert makers_browser.get("/").status_code == 200

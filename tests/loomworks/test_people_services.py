@@ -1,6 +1,10 @@
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from loomworks import services
 from loomworks.roles import role_of
@@ -146,11 +150,6 @@ def test_deactivating_and_reactivating_a_maker(owner, maker):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_demoting_each_other_at_once_leave_one_owner():
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from django.db import connection
-
     ann = UserFactory(role="Owner", username="ann")
     ben = UserFactory(role="Owner", username="ben")
     barrier = Barrier(2)

@@ -1,12 +1,15 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.test import Client
 
+from loomworks.management.commands.seed_demo import DEFAULT_PASSWORD, EMPTY_PASSWORD
 from loomworks.roles import role_of
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
+DEMO_USERNAMES = ["owner", "maker", "viewer"]
 
 
 def _snapshot():
@@ -21,6 +24,11 @@ def _snapshot():
     }
 
 
+def _signs_in(username, password):
+    response = Client().post("/sign-in/", {"username": username, "password": password})
+    return response.status_code == 302
+
+
 def test_seed_demo_creates_owner_maker_and_viewer_who_can_sign_in():
     call_command("seed_demo", password="wax-and-wick-42")
     roles = {u.username: role_of(u) for u in User.objects.all()}
@@ -30,15 +38,51 @@ def test_seed_demo_creates_owner_maker_and_viewer_who_can_sign_in():
     assert all(u.check_password("wax-and-wick-42") for u in User.objects.all())
 
 
-def test_seed_demo_twice_gives_the_same_data_and_keeps_passwords():
+def test_seed_demo_twice_gives_the_same_data():
     call_command("seed_demo", password="first-password-1")
     first = _snapshot()
+
+    call_command("seed_demo", password="second-password-2")
+
+    assert _snapshot() == first
+
+
+def test_a_new_demo_password_replaces_the_old_one_for_all_three_demo_people():
+    # make run DEMO_PASSWORD=x after a first run: x signs in, the old password no longer does.
+    call_command("seed_demo", password="first-password-1")
     owner = User.objects.get(username="owner")
     owner.set_password("changed-by-the-owner")
     owner.save()
 
     call_command("seed_demo", password="second-password-2")
 
-    assert _snapshot() == first
+    for username in DEMO_USERNAMES:
+        assert _signs_in(username, "second-password-2"), username
+    assert not _signs_in("owner", "changed-by-the-owner")
+    assert not _signs_in("maker", "first-password-1")
+
+
+def test_seed_demo_without_a_password_keeps_the_passwords_people_have():
+    call_command("seed_demo", password="first-password-1")
+    owner = User.objects.get(username="owner")
+    owner.set_password("changed-by-the-owner")
+    owner.save()
+
+    call_command("seed_demo")
+
     assert User.objects.get(username="owner").check_password("changed-by-the-owner")
     assert User.objects.get(username="maker").check_password("first-password-1")
+
+
+def test_seed_demo_without_a_password_gives_new_demo_people_the_default_one():
+    call_command("seed_demo")
+    assert all(
+        User.objects.get(username=u).check_password(DEFAULT_PASSWORD) for u in DEMO_USERNAMES
+    )
+
+
+def test_seed_demo_refuses_an_empty_password_and_changes_nobody():
+    call_command("seed_demo", password="first-password-1")
+    with pytest.raises(CommandError, match=EMPTY_PASSWORD):
+        call_command("seed_demo", password="  ")
+    assert User.objects.get(username="viewer").check_password("first-password-1")
