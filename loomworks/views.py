@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from materials.selectors import dashboard_numbers
+from stock.models import current_workshop, workshop_today
 from stock.selectors import recent_postings, stock_totals
 
 
@@ -28,8 +29,14 @@ def healthz(request):
 
 
 def dashboard(request):
-    """What needs attention today: stock value, what to reorder, what is expiring."""
-    context = {}
+    """What needs attention today: stock value, what to reorder, what is expiring. An Owner
+    whose workshop is not set up yet is sent to set it up first."""
+    workshop = current_workshop()
+    if workshop.configured_at is None and request.user.has_perm("stock.configure_workshop"):
+        return redirect("workshop")
+    context = {
+        "batch_reference_example": workshop.batch_reference(code="CND", day=workshop_today(), seq=1)
+    }
     if request.user.has_perm("stock.view_balance"):
         context["stock"] = stock_totals()
         context["recent"] = recent_postings(limit=6)

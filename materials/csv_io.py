@@ -6,7 +6,7 @@ the table and checks every row against the database without writing anything, an
 suppliers, locations, materials and ONE receipt posting for the opening stock, all or nothing.
 
 Export: `materials_rows`, `lots_rows` and `receipts_rows` read in one query each, whatever the
-number of rows, and give text cells; the views hand them to loomworks.spreadsheets.csv_response,
+number of rows, and give text cells; the views hand them to materials.spreadsheets.csv_response,
 which escapes every formula-like cell.
 """
 
@@ -657,7 +657,7 @@ def _get_or_create(model, names: list[str], save) -> dict[str, object]:
 
 
 # Export ----------------------------------------------------------------------------------------
-# The rows are text; loomworks.spreadsheets.csv_response writes them with every formula-like cell
+# The rows are text; materials.spreadsheets.csv_response writes them with every formula-like cell
 # escaped, so a spreadsheet shows "=HYPERLINK(...)" as text instead of running it.
 
 

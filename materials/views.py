@@ -9,7 +9,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from loomworks.spreadsheets import csv_response
 from materials import selectors, services
 from materials.forms import (
     CategoryForm,
@@ -22,6 +21,7 @@ from materials.forms import (
     receipt_line_formset,
 )
 from materials.models import Category, Material, Supplier
+from materials.spreadsheets import csv_response
 from stock import selectors as stock_selectors
 from stock.models import workshop_today
 from stock.units import plain

@@ -16,8 +16,8 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from loomworks.spreadsheets import csv_response
 from materials import csv_io
+from materials.spreadsheets import csv_response
 from stock.models import Posting, workshop_today
 
 EXAMPLE_FILE = settings.BASE_DIR / "docs" / "examples" / "materials-import.csv"

@@ -6,16 +6,28 @@ Every posting carries a fixed idempotency key, so running the seed again changes
 import contextlib
 from decimal import Decimal as D
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from stock import services
-from stock.models import Item, Location, Lot, Reason
+from stock.models import Item, Location, Lot, Reason, current_workshop
 
 LOCATIONS = [
     ("Storage", "Shelving in the back room"),
     ("Bench", "The pouring bench"),
     ("Market stall", "Boxes that go to the Saturday market"),
 ]
+
+
+def seed_workshop() -> None:
+    """The demo workshop's settings, unless its Owner has changed them."""
+    if current_workshop().configured_at is None:
+        services.workshop_save(
+            name="Lavender & Lye (demo)",
+            time_zone=settings.TIME_ZONE,
+            currency=settings.CURRENCY,
+            batch_reference_pattern="{CODE}-{YY}{MM}{DD}-{SEQ}",
+        )
 
 
 def seed_locations() -> dict[str, Location]:

@@ -4,6 +4,7 @@ import pytest
 from django.db.backends.signals import connection_created
 
 from stock.models import forget_workshop
+from stock.services import workshop_save
 
 
 def _allow_truncate(sender, connection, **kwargs):
@@ -41,7 +42,18 @@ def _plain_static_files(settings):
 
 
 @pytest.fixture
-def owner(db):
+def workshop(db):
+    """A workshop whose Owner has been through the first-run page."""
+    return workshop_save(
+        name="Test workshop",
+        time_zone="UTC",
+        currency="EUR",
+        batch_reference_pattern="{CODE}-{SEQ}",
+    )
+
+
+@pytest.fixture
+def owner(db, workshop):
     from tests.factories import UserFactory
 
     return UserFactory(role="Owner", username="olive")

@@ -3,7 +3,7 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
-from loomworks.migration_checks import refuse_case_duplicates
+from stock.migration_checks import refuse_case_duplicates
 
 
 class Migration(migrations.Migration):

@@ -6,8 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
-# stock/ is being rewritten (issue 12); its two docstrings that cite DESIGN.md go with it.
-NOT_YET = {"stock/models.py", "stock/services.py"}
+NOT_YET: set[str] = set()
 
 
 def test_every_link_in_the_docs_points_to_a_file_in_the_repository():

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from materials import selectors, services
-from materials.models import Receipt, SupplierPrice
+from materials.models import Receipt, ReceiptLine, SupplierPrice
 from materials.services import ReceiptLineInput
 from stock.checks import ledger_violations
 from stock.models import Balance, Lot, Posting, PostingKind
@@ -184,3 +184,16 @@ def test_a_delivery_tapped_from_ten_tablets_at_once_is_received_once(supplier, s
     assert Receipt.objects.count() == 1
     assert Balance.objects.get().quantity == D("5000")
     assert ledger_violations() == []
+
+
+def test_check_ledger_finds_shipping_shares_that_do_not_add_up(supplier, soy_wax, storage):
+    receipt = receive(
+        supplier, [line(soy_wax, "5", "kg", storage, price=D("25.00"))], shipping="5.00"
+    )
+    assert ledger_violations() == []
+    first = receipt.lines.get()
+    ReceiptLine.objects.filter(pk=first.pk).update(shipping_share=first.shipping_share + 1)
+    assert any(
+        f"Delivery #{receipt.pk}: shipping" in p and "shares add up to" in p
+        for p in ledger_violations()
+    )

@@ -3,6 +3,7 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -11,6 +12,7 @@ from django.utils import timezone
 from stock import services
 from stock.checks import ledger_violations
 from stock.engine import Line, NothingToPost, posting_create
+from stock.migration_checks import refuse_case_duplicates
 from stock.models import Balance, Lot, Movement, Posting, PostingKind, Reason
 from tests.stock.factories import ItemFactory, draw, key, receive
 
@@ -429,10 +431,6 @@ def test_a_posting_needs_as_many_statements_for_twenty_lines_as_for_one(storage)
 
 
 def test_a_migration_to_unique_names_stops_with_the_clashing_names(storage):
-    from django.apps import apps
-
-    from loomworks.migration_checks import refuse_case_duplicates
-
     check = refuse_case_duplicates("stock", "location", "name")
     check(apps, None)  # one "Storage": nothing to say
     with connection.cursor() as cursor:  # as an old database or the admin could have it

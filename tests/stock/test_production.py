@@ -7,6 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from stock import engine, services
 from stock.checks import ledger_violations
@@ -451,3 +452,36 @@ def test_split_exactly_puts_the_remainder_on_the_last_share():
         D("3.34"),
     ]
     assert engine.split_exactly(D("1"), [D(1), D(0)], D("0.01")) == [D("1"), D("0")]
+
+
+def _as_superuser_without_triggers(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(sql, params)
+        cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def test_check_ledger_finds_a_production_whose_books_do_not_balance(candle_shop, storage):
+    result = pour(candle_shop, storage)
+    _as_superuser_without_triggers(
+        "UPDATE stock_allocation SET cost = cost + 1 WHERE id = %s", [result.allocations[0].pk]
+    )
+    problems = ledger_violations()
+    assert (
+        f"Production #{result.posting.pk}: its inputs cost 44.00, but its outputs are worth "
+        "45.00 and its losses 0.00."
+    ) in problems
+    assert any("Cedar candle lot CND-1-CED: unit cost 4.6500000000" in p for p in problems)
+
+
+def test_check_ledger_finds_an_output_lot_costed_apart_from_its_allocations(candle_shop, storage):
+    result = pour(candle_shop, storage)
+    _as_superuser_without_triggers(
+        "UPDATE stock_lot SET unit_cost = 5 WHERE id = %s", [result.outputs[0].pk]
+    )
+    problems = ledger_violations()
+    assert any(
+        "Cedar candle lot CND-1-CED: unit cost 5.0000000000, but its allocated value over its "
+        "quantity is 4.6500000000" in p
+        for p in problems
+    ), problems

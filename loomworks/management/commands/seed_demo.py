@@ -49,6 +49,7 @@ class Command(BaseCommand):
                 user.set_password(password if password is not None else DEFAULT_PASSWORD)
                 user.save(update_fields=["password"])
         owner = User.objects.get(username="owner")
+        stock_demo.seed_workshop()
         stock_demo.seed_locations()
         materials_demo.seed(user=owner)
         stock_demo.seed_movements(user=owner)
