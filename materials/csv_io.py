@@ -30,6 +30,7 @@ from stock.engine import (
     WHOLE_PIECES,
     Line,
     posting_create,
+    posting_with_key,
     run_with_retries,
 )
 from stock.limits import COST_PLACES, MAX_COST, MAX_QUANTITY, QUANTITY_PLACES
@@ -553,7 +554,7 @@ def materials_import(*, text: str, user, idempotency_key: str, note: str = "") -
     nothing and returns a result with `replayed` set."""
     if not idempotency_key or len(idempotency_key) > 64:
         raise ValueError("idempotency_key must be 1 to 64 characters")
-    posting = Posting.objects.filter(idempotency_key=idempotency_key).first()
+    posting = posting_with_key(idempotency_key)
     if posting is not None:
         return ImportResult(posting=posting, replayed=True)
     try:
@@ -565,7 +566,7 @@ def materials_import(*, text: str, user, idempotency_key: str, note: str = "") -
     except (IntegrityError, ValidationError) as exc:
         # A concurrent confirm of the same file won (same SKUs, categories, suppliers), or
         # someone created one of these at the same moment.
-        posting = Posting.objects.filter(idempotency_key=idempotency_key).first()
+        posting = posting_with_key(idempotency_key)
         if posting is not None:
             return ImportResult(posting=posting, replayed=True)
         if isinstance(exc, ValidationError):

@@ -24,7 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
-from stock.models import COST_PLACES, Balance, Posting, workshop_today
+from stock.models import COST_PLACES, Balance, Posting, usable_lot, workshop_today
 
 PAGE_SIZE = 25
 AMOUNT = DecimalField(max_digits=30, decimal_places=10)
@@ -53,9 +53,7 @@ def _balance_sum(expression, *, usable_only=False):
     that join other tables (supplier prices) can never multiply the sums."""
     balances = Balance.objects.filter(lot__item=OuterRef("item"), quantity__gt=0)
     if usable_only:
-        balances = balances.filter(lot__quarantined=False).exclude(
-            lot__expiry_date__lt=workshop_today()
-        )
+        balances = balances.filter(usable_lot(workshop_today(), prefix="lot__"))
     total = balances.order_by().values("lot__item").annotate(total=Sum(expression)).values("total")
     return Coalesce(Subquery(total, output_field=AMOUNT), ZERO)
 

@@ -54,6 +54,7 @@ from stock.models import (
     Posting,
     PostingKind,
     Reason,
+    lot_is_usable,
     workshop_today,
 )
 from stock.units import Unit, display, plain
@@ -286,10 +287,16 @@ def posting_create(
         return _explain_conflict(request)
 
 
+def posting_with_key(key: str) -> Posting | None:
+    """The posting written with this idempotency key, whatever it held (a form that writes
+    more than stock, such as an import, asks this before rebuilding what it would write)."""
+    return Posting.objects.filter(idempotency_key=key).first()
+
+
 def posting_for_key(key: str, kind: str, fingerprint: str) -> Posting | None:
     """The posting already written with this key, or None. A key that comes back with other
     figures (back button, corrected figures) is refused, not ignored. The one replay check."""
-    posting = Posting.objects.filter(idempotency_key=key).first()
+    posting = posting_with_key(key)
     if posting is None:
         return None
     # Postings written before fingerprints existed carry none: their key alone decides.
@@ -801,9 +808,9 @@ def _draw_first_expiry_first(i, line, plan, held, items, today) -> None:
             if row.item_id == item.pk
             and row.location_id == line.location.pk
             and row.quantity > 0
-            and not row.quarantined
-            and not row.voided
-            and (row.expiry is None or row.expiry >= today)
+            and lot_is_usable(
+                quarantined=row.quarantined, voided=row.voided, expiry=row.expiry, today=today
+            )
         ),
         key=lambda row: (row.expiry is None, row.expiry or date.max, row.received_on, row.lot_id),
     )

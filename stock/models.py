@@ -258,15 +258,25 @@ class Posting(ImmutableModel):
         return f"{self.get_kind_display()} #{self.pk}"
 
 
+def usable_lot(today: date, prefix: str = "") -> Q:
+    """The one definition of a usable lot (one that may be drawn without naming a reason): not
+    quarantined, not expired, not voided. `prefix` reaches it from another model ("lot__");
+    `Lot.is_usable` says the same for one lot in hand, the engine for a locked row."""
+    return (
+        (Q(**{f"{prefix}expiry_date__isnull": True}) | Q(**{f"{prefix}expiry_date__gte": today}))
+        & Q(**{f"{prefix}quarantined": False})
+        & Q(**{f"{prefix}voided_by__isnull": True})
+    )
+
+
+def lot_is_usable(*, quarantined: bool, voided: bool, expiry: date | None, today: date) -> bool:
+    """`usable_lot` for one lot's figures already read (a lot in hand, a locked row)."""
+    return not quarantined and not voided and (expiry is None or expiry >= today)
+
+
 class LotQuerySet(models.QuerySet):
     def usable(self, today: date):
-        """Lots that may be drawn without naming a reason: not quarantined, not expired, not
-        voided. The one definition; `Lot.is_usable` says the same for one lot in hand."""
-        return self.filter(
-            Q(expiry_date__isnull=True) | Q(expiry_date__gte=today),
-            quarantined=False,
-            voided_by__isnull=True,
-        )
+        return self.filter(usable_lot(today))
 
     def unusable(self, today: date):
         return self.exclude(pk__in=self.usable(today).values("pk"))
@@ -329,7 +339,12 @@ class Lot(models.Model):
 
     def is_usable(self, today: date) -> bool:
         """The same rule as `Lot.objects.usable(today)`, for a lot already in hand."""
-        return not self.quarantined and self.voided_by_id is None and not self.is_expired(today)
+        return lot_is_usable(
+            quarantined=self.quarantined,
+            voided=self.voided_by_id is not None,
+            expiry=self.expiry_date,
+            today=today,
+        )
 
 
 class Movement(ImmutableModel):

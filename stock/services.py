@@ -14,7 +14,9 @@ from django.utils import timezone
 from stock.engine import (
     Line,
     PostingResult,
+    lines_fingerprint,
     posting_create,
+    posting_for_key,
     result_of,
     run_with_retries,
 )
@@ -183,27 +185,37 @@ def postings_reverse(
 
 @transaction.atomic
 def _reverse_all(*, postings, note, user, idempotency_key) -> list[PostingResult]:
-    keys = [
-        idempotency_key if len(postings) == 1 else f"{idempotency_key[:56]}-{n}"
-        for n in range(len(postings))
-    ]
-    replays = [_reversal_replay(p, key) for p, key in zip(postings, keys, strict=True)]
-    if all(replays):
-        return replays
-    _raise_reversal_problems(postings)
-    results = []
-    for posting, key in zip(postings, keys, strict=True):
+    plans = []
+    for n, posting in enumerate(postings):
+        if posting.kind == PostingKind.REVERSAL:
+            raise ValidationError(NOT_REVERSIBLE.format(posting=posting), code="not_reversible")
+        key = idempotency_key if len(postings) == 1 else f"{idempotency_key[:56]}-{n}"
         lines = [
             Line(location=m.location, quantity=-m.quantity, lot=m.lot)
             for m in posting.movements.select_related("lot__item", "location").order_by("id")
         ]
+        reference = f"Reverses #{posting.pk}"
+        fingerprint = lines_fingerprint(PostingKind.REVERSAL, lines, reference)
+        replayed = posting_for_key(key, PostingKind.REVERSAL, fingerprint)
+        plans.append((posting, key, lines, reference, replayed))
+    if all(replayed for *_, replayed in plans):  # the same form again: what it wrote
+        return [result_of(replayed, n_lines=len(lines)) for _, _, lines, _, replayed in plans]
+    for posting, *_ in plans:
+        by = Posting.objects.filter(reverses=posting).first()
+        if by is not None:
+            raise ValidationError(
+                ALREADY_REVERSED.format(posting=posting, by=by), code="already_reversed"
+            )
+    _raise_reversal_problems(postings)
+    results = []
+    for posting, key, lines, reference, _ in plans:
         try:
             result = posting_create(
                 kind=PostingKind.REVERSAL,
                 lines=lines,
                 user=user,
                 idempotency_key=key,
-                reference=f"Reverses #{posting.pk}",
+                reference=reference,
                 note=note,
                 reverses=posting,
                 owner=posting.owner,
@@ -224,17 +236,6 @@ def _reverse_all(*, postings, note, user, idempotency_key) -> list[PostingResult
     # after the first check is seen here, and the whole reversal is undone.
     _raise_reversal_problems(postings, include_held=True)
     return results
-
-
-def _reversal_replay(posting: Posting, key: str) -> PostingResult | None:
-    if posting.kind == PostingKind.REVERSAL:
-        raise ValidationError(NOT_REVERSIBLE.format(posting=posting), code="not_reversible")
-    by = Posting.objects.filter(reverses=posting).first()
-    if by is None:
-        return None
-    if by.idempotency_key == key:
-        return result_of(by, n_lines=by.movements.count())
-    raise ValidationError(ALREADY_REVERSED.format(posting=posting, by=by), code="already_reversed")
 
 
 def _raise_reversal_problems(postings: list[Posting], *, include_held: bool = False) -> None:

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from stock import selectors, services
-from stock.engine import NothingToPost, PostingResult
+from stock.engine import NothingToPost, PostingResult, posting_with_key
 from stock.forms import (
     AdjustmentForm,
     ChooseLocationForm,
@@ -167,7 +167,7 @@ def _key_used(request) -> bool:
     """Whether the form being posted was posted before (a second tap, a retry on flaky wifi).
     The posting service then answers: already posted, or posted with other figures."""
     key = request.POST.get("idempotency_key", "") if request.method == "POST" else ""
-    return bool(key) and Posting.objects.filter(idempotency_key=key).exists()
+    return bool(key) and posting_with_key(key) is not None
 
 
 def _named_rows(request) -> list[int]:
