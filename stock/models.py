@@ -406,8 +406,7 @@ class Allocation(ImmutableModel):
     cost = models.DecimalField(**VALUE)
 
     class Meta:
-        ordering = ["id"]
-        indexes = [models.Index(fields=["output_lot"]), models.Index(fields=["movement"])]
+        ordering = ["id"]  # its foreign keys are indexed already: the trace walks them
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__gte=0) & Q(cost__gte=0), name="allocation_not_negative"

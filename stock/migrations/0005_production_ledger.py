@@ -151,14 +151,6 @@ class Migration(migrations.Migration):
             model_name='workshop',
             constraint=models.CheckConstraint(condition=models.Q(('pk', 1)), name='workshop_single_row'),
         ),
-        migrations.AddIndex(
-            model_name='allocation',
-            index=models.Index(fields=['output_lot'], name='stock_alloc_output__a65d84_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='allocation',
-            index=models.Index(fields=['movement'], name='stock_alloc_movemen_8da6c9_idx'),
-        ),
         migrations.AddConstraint(
             model_name='allocation',
             constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 0), ('cost__gte', 0)), name='allocation_not_negative'),
