@@ -75,6 +75,11 @@ class Material(models.Model):
         Supplier, on_delete=models.SET_NULL, null=True, blank=True, related_name="preferred_for"
     )
     notes = models.TextField(blank=True)
+    label_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="How it is named on a product label (the INCI name for cosmetics).",
+    )
 
     class Meta:
         ordering = ["item__name"]

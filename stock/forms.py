@@ -336,6 +336,12 @@ class WorkshopForm(forms.Form):
         help_text="{CODE} the product's code, {YYYY} or {YY}, {MM}, {DD} the production date, "
         "{SEQ} the day's number. CND-261123-01 is {CODE}-{YY}{MM}{DD}-{SEQ}.",
     )
+    production_location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(archived=False),
+        required=False,
+        empty_label="The first location (until you choose)",
+        help_text="Where batches draw their materials from and put what they make.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

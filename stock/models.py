@@ -42,6 +42,14 @@ class Workshop(models.Model):
         help_text="How batch references are made: {CODE} is the product's code, {YYYY} {YY} "
         "{MM} {DD} the production date, {SEQ} the day's number (01, 02...).",
     )
+    production_location = models.ForeignKey(
+        "Location",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Where batches draw their materials and deliver what they make.",
+    )
     configured_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -89,7 +97,7 @@ def workshop_scope():
 
 
 def _read_workshop() -> "Workshop":
-    return Workshop.objects.filter(pk=1).first() or Workshop(
+    return Workshop.objects.select_related("production_location").filter(pk=1).first() or Workshop(
         pk=1, time_zone=settings.TIME_ZONE, currency=settings.CURRENCY
     )
 
@@ -115,6 +123,15 @@ def forget_workshop() -> None:
     scope = _REQUEST_WORKSHOP.get()
     if scope is not None:
         scope.clear()
+
+
+def production_location() -> "Location | None":
+    """Where batches draw from and deliver to: the workshop's setting or, until it is set, the
+    first location made that is not archived."""
+    chosen = current_workshop().production_location
+    if chosen is not None and not chosen.archived:
+        return chosen
+    return Location.objects.filter(archived=False).order_by("pk").first()
 
 
 def workshop_today() -> date:

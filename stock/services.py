@@ -57,6 +57,7 @@ NOT_HELD = "{lot} is not quarantined."
 STILL_HOLDS_STOCK = "{location} still holds stock: move or count it out before archiving."
 
 WORKSHOP_NAME_REQUIRED = "Give the workshop a name."
+ARCHIVED_PLACE = "That location is archived: choose one in use."
 UNKNOWN_TIME_ZONE = "{zone} is not a time zone we know: choose one, like Europe/Paris."
 BAD_CURRENCY = "A currency is a three-letter code, like EUR, USD or GBP."
 PATTERN_NEEDS_SEQ = "The pattern needs {SEQ}, so two batches of one day get different references."
@@ -384,7 +385,12 @@ def check_reference_pattern(pattern: str) -> str:
 
 
 def workshop_save(
-    *, name: str, time_zone: str, currency: str, batch_reference_pattern: str
+    *,
+    name: str,
+    time_zone: str,
+    currency: str,
+    batch_reference_pattern: str,
+    production_location: Location | None = None,
 ) -> Workshop:
     """The workshop's settings, saved by its Owner (the first-run page)."""
     name = " ".join(name.split())
@@ -396,6 +402,8 @@ def workshop_save(
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValidationError({"currency": BAD_CURRENCY})
     pattern = check_reference_pattern(batch_reference_pattern)
+    if production_location is not None and production_location.archived:
+        raise ValidationError({"production_location": ARCHIVED_PLACE})
     workshop, _ = Workshop.objects.update_or_create(
         pk=1,
         defaults={
@@ -403,6 +411,7 @@ def workshop_save(
             "time_zone": time_zone,
             "currency": currency,
             "batch_reference_pattern": pattern,
+            "production_location": production_location,
             "configured_at": timezone.now(),
         },
     )

@@ -310,6 +310,7 @@ def workshop_settings(request):
         "time_zone": workshop.time_zone,
         "currency": workshop.currency,
         "batch_reference_pattern": workshop.batch_reference_pattern,
+        "production_location": workshop.production_location,
     }
     form = WorkshopForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
