@@ -21,6 +21,7 @@ urlpatterns = [
     path("people/", include("loomworks.people_urls")),
     path("stock/", include("stock.urls")),
     path("materials/", include("materials.urls")),
+    path("recipes/", include("recipes.urls")),
     path("admin/login/", views.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),
 ]

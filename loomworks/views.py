@@ -10,6 +10,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from materials.selectors import dashboard_numbers
+from recipes.forms import QuickCheckForm
+from recipes.models import Recipe
 from stock.models import current_workshop, workshop_today
 from stock.selectors import recent_postings, stock_totals
 
@@ -42,6 +44,8 @@ def dashboard(request):
         context["recent"] = recent_postings(limit=6)
     if request.user.has_perm("materials.view_material"):
         context["materials"] = dashboard_numbers()
+    if request.user.has_perm("recipes.view_recipe") and Recipe.objects.exists():
+        context["quick_check"] = QuickCheckForm()
     return render(request, "loomworks/dashboard.html", context)
 
 

@@ -7,7 +7,7 @@ SHIPPING_SQL = """
 SELECT r.id, r.shipping, COALESCE(SUM(l.shipping_share), 0)
 FROM materials_receipt r LEFT JOIN materials_receiptline l ON l.receipt_id = r.id
 GROUP BY r.id, r.shipping
-HAVING r.shipping <> COALESCE(SUM(l.shipping_share), 0)
+HAVING ABS(r.shipping - COALESCE(SUM(l.shipping_share), 0)) >= 0.005
 ORDER BY r.id LIMIT %s
 """
 

@@ -22,12 +22,16 @@ ACHIEVED_YIELDS_USED = 5  # the estimate learns from the latest five batches of 
 
 
 def version_lines(version: RecipeVersion) -> list[RecipeLine]:
-    """The version's lines with everything the pages and sums need, in one query."""
-    return list(
-        version.lines.select_related("material__item", "stage", "variant").order_by(
+    """The version's lines with everything the pages and sums need, in one query; each knows
+    its quantity in its material's unit (`converted`), which the page shows beside it."""
+    lines = list(
+        version.lines.select_related("material__item", "stage__output_item", "variant").order_by(
             F("stage__position").asc(nulls_first=True), "position", "id"
         )
     )
+    for line in lines:
+        line.converted = in_material_unit(line, line.quantity)
+    return lines
 
 
 def line_quantity(line: RecipeLine, split: dict[int, Decimal], standard_yield: Decimal) -> Decimal:

@@ -43,7 +43,10 @@ VARIANT_NOT_WANTED = "Only a line per unit of one variant names a variant."
 VARIANT_OF_OTHER_PRODUCT = "{variant} is a variant of {other}, not of {product}."
 STAGE_OF_OTHER_VERSION = "That stage belongs to another version."
 OWN_OUTPUT_AS_INPUT = "{stage} makes {item}: it cannot also use it."
-PERCENT_NEEDED = "This recipe is in percentages: give the line's share of the batch, like 30."
+PERCENT_NEEDED = (
+    "This recipe is in percentages: give the line's share of the batch, like 30 (or, for "
+    "packaging, a quantity)."
+)
 PERCENT_RANGE = "A share is more than 0 and at most 100 percent."
 NOT_PERCENTAGE = "Give a quantity: this recipe is not entered in percentages."
 PERCENT_TOTAL = "The lines add up to {total} %, not 100 %: the recipe is not ready to use."
@@ -179,9 +182,10 @@ def version_update(
     if version.is_percentage and target_mass is not None:
         version.target_mass, version.target_unit = target_mass, target_unit
         version.save()
-        for line in version.lines.all():
+        for line in version.lines.filter(percent__isnull=False):
             line.quantity = _share_of(version, line.percent, line.material)
-            line.save(update_fields=["quantity"])
+            line.unit = version.target_unit
+            line.save(update_fields=["quantity", "unit"])
         return version
     version.save()
     return version
@@ -309,13 +313,14 @@ def _fill_line(line, version, material, quantity, unit, basis, variant, stage, p
     item = material.item
     if basis not in Basis.values:
         raise ValidationError({"basis": f"Unknown basis {basis!r}."})
-    if version.is_percentage:
-        if percent is None:
-            raise ValidationError({"percent": PERCENT_NEEDED})
+    if version.is_percentage and percent is not None:
+        # A share of the batch mass; packaging (a tin per balm) is given as a quantity instead.
         if not 0 < percent <= 100:
             raise ValidationError({"percent": PERCENT_RANGE})
         quantity, unit = _share_of(version, percent, material), version.target_unit
         basis, variant = Basis.PER_BATCH, None
+    elif version.is_percentage and quantity is None:
+        raise ValidationError({"percent": PERCENT_NEEDED})
     elif percent is not None:
         raise ValidationError({"percent": NOT_PERCENTAGE})
     if quantity is None or quantity <= 0:

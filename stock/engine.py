@@ -39,6 +39,7 @@ from stock.limits import (
     COST_QUANTUM,
     MAX_COST,
     MAX_QUANTITY,
+    MAX_VALUE,
     QUANTITY_PLACES,
     QUANTUM,
 )
@@ -64,6 +65,10 @@ logger = logging.getLogger(__name__)
 # Messages a maker reads. Tests assert on these.
 INSUFFICIENT_LOT = "Not enough {item} (lot {lot}) at {location}: need {need}, have {have}."
 INSUFFICIENT_ITEM = "Not enough {item} at {location}: need {need}, have {have} in usable lots."
+INSUFFICIENT_EXPIRED = (
+    "Not enough expired {item} at {location}: need {need}, have {have} in expired lots. "
+    "To write off a lot that has not expired, name it and say why (damaged)."
+)
 EXPIRED_LOT = "{item} lot {lot} expired on {date:%d %b %Y} and cannot be used."
 QUARANTINED_LOT = "{item} lot {lot} is quarantined and cannot be used until it is released."
 VOIDED_LOT = "{item} lot {lot} was reversed and holds nothing."
@@ -95,6 +100,12 @@ ITEM_CHANGED = (
     "Check the figures and post again."
 )
 LOCKED_OUT = "Stock is busy with other postings right now; nothing was posted. Try again."
+VALUE_TOO_LARGE = "This production is worth more than the ledger can hold."
+UNIT_COST_TOO_LARGE = "{item}: that comes to a cost per unit larger than the ledger can hold."
+MADE_UP_CODE_TAKEN = (
+    "A lot code made up for this posting is already used by a lot typed in by hand: give the "
+    "new lots their codes."
+)
 RACE_LOST = "Another posting changed these lots at the same moment; nothing was posted. Try again."
 ALL_MATCHED = "Every counted quantity matches the books; nothing needed posting."
 NOT_PRODUCTION = "Only a production posting has outputs and losses."
@@ -108,6 +119,7 @@ COST_NOWHERE = (
     "{item} costs {cost} but feeds no output that takes a share of cost: give an output "
     "a share, or record where it went."
 )
+LOSS_MORE_THAN_DRAWN = "{lost} of {item} lost, but only {drawn} of it was used."
 SCRAP_TOO_VALUABLE = "{item} is valued at {value}, more than the inputs it came from cost ({cost})."
 
 MAX_ATTEMPTS = 5
@@ -263,8 +275,26 @@ def posting_create(
         raise ValueError("idempotency_key must be 1 to 64 characters")
     outputs, losses = list(outputs), list(losses)
     lines = _with_items_loaded(lines)
-    fingerprint = lines_fingerprint(kind, lines, reference, reason, outputs, losses)
-    _check_lines(kind, lines, outputs, losses)
+    fingerprint = lines_fingerprint(
+        kind,
+        lines,
+        reference,
+        reason,
+        outputs,
+        losses,
+        owner=owner,
+        owner_ref=owner_ref,
+        reverses=reverses,
+    )
+    try:
+        _check_lines(kind, lines, outputs, losses)
+    except ValidationError:
+        # The same form again, after something it names changed (an item archived since):
+        # it was posted, so say so rather than why it could not be posted now.
+        existing = posting_for_key(idempotency_key, kind, fingerprint)
+        if existing is not None:
+            return result_of(existing, n_lines=len(lines), n_outputs=len(outputs))
+        raise
     request = _Request(
         kind=kind,
         lines=lines,
@@ -282,9 +312,9 @@ def posting_create(
     )
     try:
         return run_with_retries(lambda: _write(request))
-    except IntegrityError:
+    except IntegrityError as exc:
         # The same key committed by a concurrent request (or long ago), or a lot code taken.
-        return _explain_conflict(request)
+        return _explain_conflict(request, exc)
 
 
 def posting_with_key(key: str) -> Posting | None:
@@ -336,6 +366,10 @@ def lines_fingerprint(
     reason: str = "",
     outputs: Iterable[Output] = (),
     losses: Iterable[LossLine] = (),
+    *,
+    owner: str = "",
+    owner_ref: str = "",
+    reverses: Posting | None = None,
 ) -> str:
     """A digest of what a submission asks for, kept with its idempotency key. Numbers enter
     in plain form, so the same figures always give the same digest."""
@@ -345,7 +379,14 @@ def lines_fingerprint(
             return ""
         return plain(value) if value.is_finite() else value
 
-    parts = [kind, reference.strip(), reason]
+    parts = [
+        kind,
+        reference.strip(),
+        reason,
+        owner,
+        owner_ref,
+        str(reverses.pk if reverses else ""),
+    ]
     for line in lines:
         parts.append(
             "|".join(
@@ -729,27 +770,38 @@ def _lock_balances(r: _Request) -> dict[tuple[int, int], _Held]:
     return held
 
 
+# The balance rows a posting touches, locked in primary-key order; their lots are locked FOR
+# SHARE in the same statement, so a hold, a release or a void of a lot waits for the postings
+# in flight, and a posting that waited reads the lot as it is now. IN lists (a few rows more
+# than needed at most: a lot's balance at another of the posting's locations), so a 5,000-line
+# import is one plain index scan.
+_HELD_SQL = """
+SELECT b.id, b.lot_id, b.location_id, b.quantity, l.code, l.expiry_date, l.quarantined,
+       l.voided_by_id, l.unit_cost, l.received_on, l.item_id
+FROM stock_balance b JOIN stock_lot l ON l.id = b.lot_id
+WHERE (b.lot_id = ANY(%s) AND b.location_id = ANY(%s))
+   OR (l.item_id = ANY(%s) AND b.location_id = ANY(%s) AND b.quantity > 0)
+ORDER BY b.id
+FOR UPDATE OF b FOR SHARE OF l
+"""
+
+
 def _select_held(pairs, draw_places) -> dict[tuple[int, int], _Held]:
-    """The conditions are IN lists (a few rows more than needed at most: a lot's balance at
-    another of the posting's locations), so a 5,000-line import is one plain index scan."""
-    condition = Q(pk__in=[])
-    if pairs:
-        condition |= Q(
-            lot_id__in={lot_id for lot_id, _ in pairs},
-            location_id__in={loc_id for _, loc_id in pairs},
+    lot_ids, pair_places = [p[0] for p in pairs], list({p[1] for p in pairs})
+    item_ids, draw_locs = list({d[0] for d in draw_places}), list({d[1] for d in draw_places})
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_HELD_SQL, [lot_ids, pair_places, item_ids, draw_locs])
+            rows = cursor.fetchall()
+    else:  # SQLite (make run): one writer at a time, no row locks to take
+        rows = (
+            Balance.objects.filter(
+                Q(lot_id__in=lot_ids, location_id__in=pair_places)
+                | Q(lot__item_id__in=item_ids, location_id__in=draw_locs, quantity__gt=0)
+            )
+            .order_by("pk")
+            .values_list(*_HELD_FIELDS)
         )
-    if draw_places:
-        condition |= Q(
-            lot__item_id__in={item_id for item_id, _ in draw_places},
-            location_id__in={loc_id for _, loc_id in draw_places},
-            quantity__gt=0,
-        )
-    rows = (
-        Balance.objects.select_for_update(of=("self",))
-        .filter(condition)
-        .order_by("pk")
-        .values_list(*_HELD_FIELDS)
-    )
     return {(row[1], row[2]): _Held(*row) for row in rows}
 
 
@@ -762,7 +814,9 @@ def _draw(r: _Request, held, items, today) -> _Plan:
         if line.lot is None and line.quantity > 0:
             plan.moves.append(_Move(i, None, line.location.pk, line.quantity, new=i))
         elif line.lot is None:
-            _draw_first_expiry_first(i, line, plan, held, items, today)
+            # An "expired" write-off that names no lot takes the expired lots, nothing else.
+            expired = r.kind == PostingKind.ADJUSTMENT and r.reason == Reason.EXPIRED
+            _draw_first_expiry_first(i, line, plan, held, items, today, expired_only=expired)
         else:
             key = (line.lot.pk, line.location.pk)
             row = held[key]
@@ -799,8 +853,16 @@ def _draw(r: _Request, held, items, today) -> _Plan:
     return plan
 
 
-def _draw_first_expiry_first(i, line, plan, held, items, today) -> None:
+def _draw_first_expiry_first(i, line, plan, held, items, today, *, expired_only=False) -> None:
     item = items[line.item.pk]
+
+    def may_take(row) -> bool:
+        if expired_only:
+            return not row.voided and row.expiry is not None and row.expiry < today
+        return lot_is_usable(
+            quarantined=row.quarantined, voided=row.voided, expiry=row.expiry, today=today
+        )
+
     candidates = sorted(
         (
             row
@@ -808,9 +870,7 @@ def _draw_first_expiry_first(i, line, plan, held, items, today) -> None:
             if row.item_id == item.pk
             and row.location_id == line.location.pk
             and row.quantity > 0
-            and lot_is_usable(
-                quarantined=row.quarantined, voided=row.voided, expiry=row.expiry, today=today
-            )
+            and may_take(row)
         ),
         key=lambda row: (row.expiry is None, row.expiry or date.max, row.received_on, row.lot_id),
     )
@@ -825,7 +885,7 @@ def _draw_first_expiry_first(i, line, plan, held, items, today) -> None:
         if remaining == 0:
             return
     plan.errors.append(
-        INSUFFICIENT_ITEM.format(
+        (INSUFFICIENT_EXPIRED if expired_only else INSUFFICIENT_ITEM).format(
             item=item.name,
             location=line.location.name,
             need=fmt(-line.quantity, item),
@@ -879,6 +939,19 @@ def _targets(r: _Request) -> list[_Target]:
 
 
 def _allocate(r: _Request, plan: _Plan, held, items):
+    """See `_spread`; in a decimal context wide enough for any value the ledger holds."""
+    with localcontext(prec=60):
+        allocations, loss_values, output_values = _spread(r, plan, held, items)
+    too_large = [v for v in (*loss_values, *output_values) if v >= MAX_VALUE]
+    if too_large or any(cost >= MAX_VALUE for *_, cost in allocations):
+        raise ValidationError(VALUE_TOO_LARGE, code="too_large")
+    for o, value in zip(r.outputs, output_values, strict=True):
+        if value / o.quantity >= MAX_COST:
+            raise ValidationError(UNIT_COST_TOO_LARGE.format(item=o.item.name))
+    return allocations, loss_values, output_values
+
+
+def _spread(r: _Request, plan: _Plan, held, items):
     """Spread each drawn lot's cost (and quantity) over the outputs and losses its line feeds:
     fixed values (scrap) first, in proportion to the inputs' cost, then the rest by weight.
     Shares are rounded to the ledger's places with the remainder on the last, so the posting's
@@ -928,15 +1001,16 @@ def _allocate(r: _Request, plan: _Plan, held, items):
     if errors:
         raise ValidationError(list(dict.fromkeys(errors)))
 
+    lost = _lost_quantities(r, plan, held, targets, inputs)
     allocations = []
     values = [Decimal(0)] * len(targets)
     for n, (m, fed, cost) in enumerate(inputs):
-        quantity = -plan.moves[m].delta
+        quantity = -plan.moves[m].delta - lost[n]
         lot_targets = [t for t in fed if targets[t].output is not None]
         lot_costs = [shares[(n, t)] for t in lot_targets]
         if cost:  # its quantity follows its cost: what the losses took is not in any lot
             to_lots = sum(lot_costs, Decimal(0))
-            if to_lots != cost:
+            if to_lots != cost and not lost[n]:
                 with localcontext(prec=60):
                     quantity = (quantity * to_lots / cost).quantize(QUANTUM, ROUND_DOWN)
             q_parts = split_exactly(quantity, lot_costs, QUANTUM)
@@ -953,6 +1027,41 @@ def _allocate(r: _Request, plan: _Plan, held, items):
     output_values = [values[t] for t, target in enumerate(targets) if target.output is not None]
     loss_values = [values[t] for t, target in enumerate(targets) if target.output is None]
     return allocations, loss_values, output_values
+
+
+def _lost_quantities(r: _Request, plan: _Plan, held, targets, inputs) -> dict[int, Decimal]:
+    """How much of each input a loss of the same item took (20 g of the wax went to waste), in
+    proportion to the inputs of that item that feed it: that much went into no lot."""
+    lost = defaultdict(Decimal)
+    errors = []
+    for t, target in enumerate(targets):
+        if target.output is not None:
+            continue
+        loss = r.losses[t - len(r.outputs)]
+        same = [
+            (n, -plan.moves[m].delta)
+            for n, (m, fed, _) in enumerate(inputs)
+            if t in fed
+            and held[(plan.moves[m].lot_id, plan.moves[m].location_id)].item_id == loss.item.pk
+        ]
+        if not same or not loss.quantity:
+            continue
+        drawn = sum((q for _, q in same), Decimal(0))
+        if loss.quantity > drawn:
+            errors.append(
+                LOSS_MORE_THAN_DRAWN.format(
+                    item=loss.item.name,
+                    lost=fmt(loss.quantity, loss.item),
+                    drawn=fmt(drawn, loss.item),
+                )
+            )
+            continue
+        parts = split_exactly(loss.quantity, [q for _, q in same], QUANTUM)
+        for (n, _), part in zip(same, parts, strict=True):
+            lost[n] += part
+    if errors:
+        raise ValidationError(errors)
+    return lost
 
 
 # Writing -----------------------------------------------------------------------------------
@@ -1140,7 +1249,7 @@ def _fit(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def _explain_conflict(r: _Request) -> PostingResult:
+def _explain_conflict(r: _Request, exc: IntegrityError) -> PostingResult:
     """After a unique key refused the posting: a replay of the same key, or a lot code that
     another posting took at the same moment, or a race the maker can simply retry."""
     existing = posting_for_key(r.idempotency_key, r.kind, r.fingerprint)
@@ -1155,4 +1264,7 @@ def _explain_conflict(r: _Request) -> PostingResult:
     ]
     if taken:
         raise ValidationError(taken, code="lot_code_taken")
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+    if "lot_code" in constraint:  # a code made up from the posting's number was typed before
+        raise ValidationError(MADE_UP_CODE_TAKEN, code="lot_code_taken")
     raise ValidationError(RACE_LOST, code="race_lost")

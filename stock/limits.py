@@ -22,3 +22,4 @@ CENT = Decimal("0.01")
 MAX_QUANTITY = Decimal(10) ** 12  # a quantity, in its item's unit, is below this
 MAX_COST = Decimal(10) ** 13  # a unit cost is below this
 MAX_AMOUNT = Decimal(10) ** 12  # a price or a shipping amount is below this
+MAX_VALUE = Decimal(10) ** 20  # an allocated or lost value is below this (VALUE's digits)

@@ -294,7 +294,70 @@ def lots_at(location: Location, *, item: Item | None = None, keep=()):
     if item is not None:
         balances = balances.filter(lot__item=item)
     return balances.order_by(
-        "lot__item__name", F("lot__expiry_date").asc(nulls_last=True), "lot__code"
+        "lot__item__name", F("lot__expiry_date").asc(nulls_last=True), "lot__code", "pk"
+    )
+
+
+COUNT_SHEET_SIZE = 200  # three fields a row; Django refuses a form of more than 1,000 fields
+
+
+@dataclass
+class CountSheet:
+    balances: list[Balance]
+    start: int  # how many lots come before this sheet
+    total: int  # lots holding stock at the place, this sheet's included
+    next_after: int | None  # the last balance of this sheet, when more lots follow it
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.balances)
+
+
+def _sheet_order(b: Balance):
+    lot = b.lot
+    return (
+        lot.item.name.lower(),
+        lot.item_id,
+        lot.expiry_date is None,
+        lot.expiry_date or date.max,
+        lot.code,
+        b.pk,
+    )
+
+
+def count_sheet(
+    location: Location, *, item: Item | None = None, after: int | None = None, rows=None
+) -> CountSheet:
+    """One sheet of a location's count: the lots after balance `after` in sheet order (item,
+    expiry, code), 200 at most. With `rows` (the balance ids a posted sheet showed), exactly
+    those, so a figure typed on a sheet is never dropped because the list moved meanwhile.
+    Paging by "after" rather than by page number: a lot counted to zero on one sheet does not
+    push a lot of the next sheet onto the one already counted."""
+    if rows is not None:
+        balances = Balance.objects.filter(location=location, pk__in=list(rows))
+        return CountSheet(
+            balances=sorted(balances.select_related("lot__item"), key=_sheet_order),
+            start=0,
+            total=len(rows),
+            next_after=None,
+        )
+    candidates = Balance.objects.filter(location=location).filter(
+        Q(quantity__gt=0) | Q(pk=after or 0)
+    )
+    if item is not None:
+        candidates = candidates.filter(lot__item=item)
+    ordered = sorted(candidates.select_related("lot__item"), key=_sheet_order)
+    start = 0
+    if after is not None:
+        start = next((n + 1 for n, b in enumerate(ordered) if b.pk == after), 0)
+    sheet = ordered[start : start + COUNT_SHEET_SIZE]
+    held = [b for b in ordered if b.quantity > 0]
+    more = start + COUNT_SHEET_SIZE < len(ordered)
+    return CountSheet(
+        balances=sheet,
+        start=sum(1 for b in ordered[:start] if b.quantity > 0),
+        total=len(held),
+        next_after=sheet[-1].pk if more and sheet else None,
     )
 
 

@@ -196,7 +196,14 @@ def _reverse_all(*, postings, note, user, idempotency_key) -> list[PostingResult
             for m in posting.movements.select_related("lot__item", "location").order_by("id")
         ]
         reference = f"Reverses #{posting.pk}"
-        fingerprint = lines_fingerprint(PostingKind.REVERSAL, lines, reference)
+        fingerprint = lines_fingerprint(
+            PostingKind.REVERSAL,
+            lines,
+            reference,
+            owner=posting.owner,
+            owner_ref=posting.owner_ref,
+            reverses=posting,
+        )
         replayed = posting_for_key(key, PostingKind.REVERSAL, fingerprint)
         plans.append((posting, key, lines, reference, replayed))
     if all(replayed for *_, replayed in plans):  # the same form again: what it wrote
@@ -251,34 +258,39 @@ def _reversal_problems(postings: list[Posting], *, include_held: bool) -> list[s
     by_id = {p.pk: p for p in postings}
     problems = []
     # A later count of one of their lots at the same place (a count since undone aside).
-    first_touch = {}
-    for lot_id, location_id, posting_id in Movement.objects.filter(posting_id__in=ids).values_list(
-        "lot_id", "location_id", "posting_id"
-    ):
+    # "Later" by movement id: movements are written after the balance rows are locked, so at
+    # one lot and place a higher id was applied later (a posting's own id is taken before it
+    # waits for the locks, so it can be lower and still apply later).
+    last_touch = {}  # (lot, location) -> (the reversed posting's last movement id, its posting)
+    touched = Movement.objects.filter(posting_id__in=ids).values_list(
+        "lot_id", "location_id", "id", "posting_id"
+    )
+    for lot_id, location_id, movement_id, posting_id in touched:
         key = (lot_id, location_id)
-        first_touch[key] = min(first_touch.get(key, posting_id), posting_id)
+        if key not in last_touch or movement_id > last_touch[key][0]:
+            last_touch[key] = (movement_id, posting_id)
     counts = (
         Movement.objects.filter(
             posting__kind=PostingKind.COUNT,
             posting__reversed_by__isnull=True,
-            lot_id__in={lot_id for lot_id, _ in first_touch},
-            location_id__in={loc_id for _, loc_id in first_touch},
-            posting_id__gt=min(ids),
+            lot_id__in={lot_id for lot_id, _ in last_touch},
+            location_id__in={loc_id for _, loc_id in last_touch},
+            id__gt=min((m for m, _ in last_touch.values()), default=0),
         )
         .exclude(posting_id__in=ids)
         .select_related("posting", "lot__item", "location")
-        .order_by("posting_id")
+        .order_by("id")
     )
     for m in counts:
-        original = first_touch.get((m.lot_id, m.location_id))
-        if original is not None and m.posting_id > original:
+        touch = last_touch.get((m.lot_id, m.location_id))
+        if touch is not None and m.pk > touch[0]:
             problems.append(
                 COUNTED_SINCE.format(
                     item=m.lot.item.name,
                     lot=m.lot.code,
                     location=m.location.name,
                     count=m.posting,
-                    posting=by_id[original],
+                    posting=by_id[touch[1]],
                 )
             )
     # A lot they made, drawn since by a posting that is not a move, not undone, not theirs.

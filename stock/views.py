@@ -1,9 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from stock import selectors, services
@@ -21,10 +21,6 @@ from stock.forms import (
     WorkshopForm,
 )
 from stock.models import Location, Lot, Posting, QuarantineAction, current_workshop
-
-# A count sheet shows this many lots per page: each row sends three fields, and Django
-# refuses a form of more than 1,000 (DATA_UPLOAD_MAX_NUMBER_FIELDS).
-COUNT_PAGE_SIZE = 200
 
 
 def _posted(request, result: PostingResult, verb="posted"):
@@ -194,10 +190,8 @@ def count_new(request):
     chooser, location, item = _location_choice(request)
     if location is None:
         return render(request, "stock/count.html", {"chooser": chooser})
-    rows = Paginator(
-        selectors.lots_at(location, item=item, keep=_named_rows(request)), COUNT_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
-    form = CountForm(request.POST or None, balances=rows.object_list)
+    sheet = _count_sheet(request, location, item)
+    form = CountForm(request.POST or None, balances=sheet.balances)
     preview = False
     if request.method == "POST" and form.is_valid():
         posting = request.POST.get("action") == "post"
@@ -216,10 +210,15 @@ def count_new(request):
                 )
             except NothingToPost as exc:
                 messages.info(request, exc.messages[0])
+                if next_after := request.POST.get("next_after", "").strip():
+                    return _next_sheet(location, item, next_after)
                 return redirect("stock:on-hand")
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
+                if next_after := request.POST.get("next_after", "").strip():
+                    messages.success(request, f"{result.posting} posted. Now the next sheet.")
+                    return _next_sheet(location, item, next_after)
                 return _posted(request, result)
         preview = True
     context = {
@@ -227,9 +226,30 @@ def count_new(request):
         "location": location,
         "form": form,
         "preview": preview,
-        "rows_page": rows,
+        "sheet": sheet,
+        "next_after": request.POST.get("next_after", "")
+        if request.method == "POST"
+        else (sheet.next_after or ""),
     }
     return render(request, "stock/count.html", context)
+
+
+def _count_sheet(request, location, item) -> selectors.CountSheet:
+    """The sheet being counted: on a POST, exactly the rows the page showed (its `row`
+    fields); else the sheet after the balance named by `after`."""
+    if request.method == "POST" and request.POST.getlist("row"):
+        rows = [int(pk) for pk in request.POST.getlist("row") if pk.isdigit()]
+        return selectors.count_sheet(location, rows=rows)
+    if request.method == "POST":  # a form from before sheets: the rows it has figures for
+        balances = list(selectors.lots_at(location, item=item, keep=_named_rows(request)))
+        return selectors.CountSheet(balances, 0, len(balances), None)
+    after = request.GET.get("after", "")
+    return selectors.count_sheet(location, item=item, after=int(after) if after.isdigit() else None)
+
+
+def _next_sheet(location, item, after):
+    query = f"?location={location.pk}&after={after}" + (f"&item={item.pk}" if item else "")
+    return redirect(reverse("stock:count") + query)
 
 
 @permission_required("stock.add_posting", raise_exception=True)

@@ -29,15 +29,17 @@ def _make_check_ledger(*args, env):
     )
 
 
-def test_it_checks_a_sqlite_database_without_a_secret_key(tmp_path):
+def test_it_checks_the_sqlite_demo_without_a_secret_key(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        env=_clean_env(DATABASE_URL=url, DEBUG="1"),
-        check=True,
-        timeout=120,
-    )
+    for command in (["migrate", "--no-input", "-v", "0"], ["seed_demo", "--password", "x-y-z-1"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=_clean_env(DATABASE_URL=url, DEBUG="1"),
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
     result = _make_check_ledger(f"DATABASE_URL={url}", env=_clean_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The ledger is sound." in result.stdout

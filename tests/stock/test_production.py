@@ -128,6 +128,11 @@ def test_a_pour_costs_each_scent_from_the_lots_really_drawn_as_worked_out_by_han
     ]
     (waste,) = result.losses
     assert (waste.kind, waste.quantity, waste.value) == (LossKind.WASTE, D("20"), D("0"))
+    # The 20 g wasted went into no lot: the wax in the lots is the other 980 g.
+    wax_in_lots = sum(
+        a.quantity for a in result.allocations if a.movement.lot.item.name == "Soy wax"
+    )
+    assert wax_in_lots == D("980")
     # Nothing is created or lost in the books.
     assert sum(a.cost for a in result.allocations) + waste.value == D("44.00")
     assert ledger_violations() == []

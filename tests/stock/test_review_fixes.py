@@ -1,5 +1,8 @@
 """What the first review of the ledger found, each as the behaviour a maker now gets."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
@@ -12,7 +15,7 @@ from django.utils import timezone
 
 from stock import services
 from stock.checks import ledger_violations
-from stock.engine import Line, posting_create
+from stock.engine import Line, Output, posting_create
 from stock.models import (
     Balance,
     Lot,
@@ -22,7 +25,7 @@ from stock.models import (
     workshop_today,
 )
 from stock.templatetags.stock_tags import money
-from tests.stock.factories import ItemFactory, draw, key, receive
+from tests.stock.factories import ItemFactory, LocationFactory, draw, key, receive
 
 pytestmark = pytest.mark.django_db
 
@@ -388,27 +391,61 @@ def test_the_dashboard_shows_a_workshop_worth_ten_to_the_twenty_four(viewer_clie
 # 13. Count sheets of any size ------------------------------------------------------------------
 
 
-def test_a_count_of_four_hundred_lots_goes_sheet_by_sheet(maker_client, wax, storage):
+def _lots_at_storage(wax, storage, n):
     posting_create(
         kind=PostingKind.RECEIPT,
         lines=[
-            Line(location=storage, quantity=D("10"), item=wax, lot_code=f"L{n:03d}")
-            for n in range(400)
+            Line(location=storage, quantity=D("10"), item=wax, lot_code=f"L{k:03d}")
+            for k in range(n)
         ],
         user=None,
         idempotency_key=key(),
     )
-    url = reverse("stock:count") + f"?location={storage.pk}&page=2"
-    html = maker_client.get(url).content.decode()
-    assert "Lots 201\N{EN DASH}400 of 400" in html and "Sheet 2 of 2" in html
-    rows = list(Balance.objects.filter(location=storage).order_by("lot__code"))[200:]
+    return list(Balance.objects.filter(location=storage).order_by("lot__code"))
+
+
+def _sheet_post(client, url, rows, figure, *, next_after=None):
     data = {"idempotency_key": key(), "action": "post"}
     for b in rows:
-        data |= {f"q-{b.pk}": "9", f"seen-{b.pk}": "10", f"shown-{b.pk}": "9"}
-    response = maker_client.post(url, data)
+        data |= {"row": [*data.get("row", []), b.pk]}
+        data |= {f"q-{b.pk}": figure, f"seen-{b.pk}": "10", f"shown-{b.pk}": figure}
+    if next_after:
+        data["next_after"] = next_after
+    return client.post(url, data)
+
+
+def test_a_count_of_four_hundred_lots_goes_sheet_by_sheet(maker_client, wax, storage):
+    balances = _lots_at_storage(wax, storage, 400)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    html = maker_client.get(url).content.decode()
+    assert "Lots 1\N{EN DASH}200 of 400" in html and "L199" in html and "L200" not in html
+    second = maker_client.get(url + f"&after={balances[199].pk}").content.decode()
+    assert "Lots 201\N{EN DASH}400 of 400" in second and "L200" in second
+    response = _sheet_post(maker_client, url, balances[200:], "9")
     assert response.status_code == 302
-    assert sorted({b.quantity for b in Balance.objects.filter(location=storage)}) == [9, 10]
     assert Balance.objects.filter(location=storage, quantity=9).count() == 200
+
+
+def test_lots_counted_to_zero_on_one_sheet_do_not_push_lots_past_the_next(
+    maker_client, wax, storage
+):
+    balances = _lots_at_storage(wax, storage, 250)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    response = _sheet_post(maker_client, url, balances[:200], "0", next_after=str(balances[199].pk))
+    assert response.status_code == 302 and f"after={balances[199].pk}" in response.url
+    html = maker_client.get(response.url).content.decode()
+    assert "L200" in html and "L249" in html and "L199" not in html
+
+
+def test_a_figure_typed_on_a_sheet_is_posted_though_the_list_moved_meanwhile(
+    maker_client, wax, storage
+):
+    balances = _lots_at_storage(wax, storage, 250)
+    url = reverse("stock:count") + f"?location={storage.pk}"
+    draw(balances[0].lot, storage, "10")  # someone empties L000 on sheet 1 meanwhile
+    response = _sheet_post(maker_client, url, balances[200:], "7")
+    assert response.status_code == 302
+    assert Balance.objects.get(pk=balances[200].pk).quantity == 7
 
 
 # 14. A second count with new figures -----------------------------------------------------------
@@ -426,3 +463,109 @@ def test_a_count_posted_again_with_other_figures_says_so(maker_client, wax, stor
     html = maker_client.post(url, second).content.decode()
     assert "This form was already posted with other figures" in html
     assert on_hand(lot, storage) == D("90")
+
+
+# What the second review found ------------------------------------------------------------------
+
+
+def test_an_expired_write_off_naming_no_lot_takes_the_expired_lots_only(wax, storage):
+    today = workshop_today()
+    old = receive(wax, storage, "100", code="OLD", expiry_date=today - timedelta(days=1))
+    good = receive(wax, storage, "300", code="GOOD", expiry_date=today + timedelta(days=30))
+
+    def write_off(quantity):
+        return services.adjustment_post(
+            item=wax,
+            location=storage,
+            quantity=D(quantity),
+            reason=Reason.EXPIRED,
+            user=None,
+            idempotency_key=key(),
+        )
+
+    write_off("-100")
+    assert on_hand(old, storage) == 0 and on_hand(good, storage) == D("300")
+    with pytest.raises(ValidationError) as err:
+        write_off("-50")
+    assert err.value.messages[0].startswith(
+        "Not enough expired Soy wax 464 at Storage: need 50 g, have 0 g in expired lots."
+    )
+
+
+def test_the_same_form_again_after_its_item_was_archived_says_already_posted(wax, storage):
+    line = Line(location=storage, quantity=D("10"), item=wax)
+    first = posting_create(kind=PostingKind.RECEIPT, lines=[line], user=None, idempotency_key="tap")
+    type(wax).objects.filter(pk=wax.pk).update(archived=True)
+    wax.archived = True
+    again = posting_create(kind=PostingKind.RECEIPT, lines=[line], user=None, idempotency_key="tap")
+    assert again.replayed and again.posting == first.posting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_applied_after_an_adjustment_stops_that_adjustment_being_reversed():
+    """The count's posting row is written first, then it waits for a lock while a spill posts;
+    the count is applied last, so the spill may no longer be undone."""
+    storage = LocationFactory(name="Storage")
+    wax, jar = ItemFactory(name="Soy wax"), ItemFactory(name="Amber jar", unit="each")
+    w = receive(wax, storage, "100", code="W")
+    j = receive(jar, storage, "10", code="J")
+    holding, counting = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    def hold_the_jar():  # as an Owner editing the jar would, FOR UPDATE on its item
+        with transaction.atomic():
+            type(jar).objects.select_for_update().get(pk=jar.pk)
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    def count():
+        holding.wait(10)
+        counting.set()
+        try:
+            return services.count_post(
+                location=storage,
+                counts=[(w, D("80")), (j, D("10"))],
+                user=None,
+                idempotency_key=key(),
+            ).posting
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        holder = pool.submit(hold_the_jar)
+        counted = pool.submit(count)
+        counting.wait(10)
+        time.sleep(0.5)  # the count has its posting id and waits for the jar
+        spill = services.adjustment_post(
+            item=wax,
+            lot=w,
+            location=storage,
+            quantity=D("-5"),
+            reason=Reason.SPILLED,
+            user=None,
+            idempotency_key=key(),
+        ).posting
+        release.set()
+        holder.result(10)
+        count_posting = counted.result(10)
+    assert count_posting.pk < spill.pk
+    assert on_hand(w, storage) == D("80")
+    with pytest.raises(ValidationError) as err:
+        reverse_posting(spill)
+    assert "was counted by" in err.value.messages[0]
+    assert on_hand(w, storage) == D("80")
+
+
+def test_a_production_worth_more_than_the_ledger_holds_gets_a_message(storage):
+    gold = ItemFactory(name="Gold", unit="g")
+    receive(gold, storage, "999999999999", unit_cost="9999999999999")
+    with pytest.raises(ValidationError) as err:
+        posting_create(
+            kind=PostingKind.PRODUCTION,
+            lines=[Line(location=storage, quantity=D("-999999999999"), item=gold)],
+            outputs=[Output("ring", ItemFactory(name="Ring", unit="each"), storage, D("1"))],
+            user=None,
+            idempotency_key=key(),
+        )
+    assert err.value.messages == ["This production is worth more than the ledger can hold."]

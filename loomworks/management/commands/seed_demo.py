@@ -5,6 +5,7 @@ from django.db import transaction
 
 from loomworks.roles import Role, sync_role_permissions
 from materials import demo as materials_demo
+from recipes import demo as recipes_demo
 from stock import demo as stock_demo
 
 DEMO_PEOPLE = [
@@ -53,6 +54,7 @@ class Command(BaseCommand):
         stock_demo.seed_locations()
         materials_demo.seed(user=owner)
         stock_demo.seed_movements(user=owner)
+        recipes_demo.seed()
         if password is not None:
             self.stdout.write("The demo people owner, maker and viewer have the password given.")
         self.stdout.write(self.style.SUCCESS("Demo workshop ready."))
