@@ -1,0 +1,132 @@
+"""The recipes pages, for each role."""
+
+from decimal import Decimal as D
+
+import pytest
+from django.urls import reverse
+
+from recipes import services
+from recipes.models import Basis, RecipeVersion
+from tests.materials.factories import MaterialFactory
+from tests.stock.factories import LocationFactory, receive
+
+pytestmark = pytest.mark.django_db
+UNIT = {"basis": "unit"}
+
+
+@pytest.fixture
+def candle(db):
+    product = services.product_create(
+        name="Soy candle", code="CND", variants=[("Lavender", "CND-LAV"), ("Cedar", "CND-CED")]
+    )
+    wax = MaterialFactory(item__name="Soy wax", item__unit="g")
+    jar = MaterialFactory(item__name="Amber jar", item__unit="each")
+    version = services.recipe_create(product=product, name="Soy candle", standard_yield=D(24))
+    services.line_add(version=version, material=wax, quantity=D("4.8"), unit="kg")
+    services.line_add(version=version, material=jar, quantity=D(1), basis=Basis.PER_UNIT)
+    bench = LocationFactory(name="Bench")
+    receive(wax.item, bench, "3000", unit_cost="0.01")
+    receive(jar.item, bench, "30", unit_cost="1.50")
+    return {"product": product, "version": version, "wax": wax, "jar": jar}
+
+
+def test_everyone_reads_products_and_recipes(viewer_client, candle):
+    html = viewer_client.get(reverse("recipes:products")).content.decode()
+    assert "Soy candle" in html and "New product" not in html
+    page = viewer_client.get(reverse("recipes:version", args=[candle["version"].pk]))
+    html = page.content.decode()
+    assert "4.8 kg" in html and "= 4,800 g" in html and "per unit made" in html
+    assert "Edit" not in html.split("What a standard batch uses")[0].split("</h1>")[1]
+
+
+def test_can_i_make_this_shows_the_limit_for_a_split(maker_client, candle):
+    v = candle["version"]
+    lavender, cedar = candle["product"].variants.order_by("position")
+    url = reverse("recipes:version", args=[v.pk]) + f"?v-{lavender.pk}=12&v-{cedar.pk}=12"
+    html = maker_client.get(url).content.decode()
+    # 24 candles need 4,800 g of wax (3,000 on the bench: 15 candles) and 24 jars (30).
+    assert "the stock at Bench makes 15 at this split" in html
+    assert "1,800 g" in html  # short
+    partial = maker_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="check"' in partial and "<html" not in partial
+
+
+def test_a_split_of_nothing_asks_for_a_quantity(viewer_client, candle):
+    lavender, cedar = candle["product"].variants.order_by("position")
+    url = reverse("recipes:version", args=[candle["version"].pk])
+    html = viewer_client.get(url + f"?v-{lavender.pk}=0&v-{cedar.pk}=").content.decode()
+    assert "Choose how many to make: at least one unit." in html
+
+
+def test_an_owner_adds_a_product_with_variants(owner_client):
+    response = owner_client.post(
+        reverse("recipes:product-new"),
+        {"name": "Soap bar", "code": "soap", "variants": "Lavender, SOAP-LAV\nOat, SOAP-OAT"},
+    )
+    assert response.status_code == 302
+    html = owner_client.get(response.url).content.decode()
+    assert "SOAP-LAV" in html and "SOAP-OAT" in html
+
+
+def test_makers_and_viewers_change_no_recipe(maker_client, candle):
+    v = candle["version"]
+    assert maker_client.get(reverse("recipes:product-new")).status_code == 403
+    assert maker_client.get(reverse("recipes:edit", args=[v.pk])).status_code == 403
+    assert maker_client.post(reverse("recipes:version-edit", args=[v.pk])).status_code == 403
+
+
+def test_the_editor_adds_a_line_and_refuses_a_bad_one(owner_client, candle):
+    v = candle["version"]
+    lid = MaterialFactory(item__name="Black lid", item__unit="each")
+    url = reverse("recipes:edit", args=[v.pk])
+    bad = owner_client.post(
+        url,
+        {"action": "line-add", "material": lid.pk, "quantity": "1", "unit": "g"} | UNIT,
+        HTTP_HX_REQUEST="true",
+    )
+    assert bad.status_code == 200
+    assert "Black lid is kept in each: a quantity in g cannot be converted." in bad.content.decode()
+    assert v.lines.count() == 2
+    good = owner_client.post(
+        url,
+        {
+            "action": "line-add",
+            "material": lid.pk,
+            "quantity": "1",
+            "unit": "each",
+            "basis": "unit",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert "Black lid" in good.content.decode() and v.lines.count() == 3
+
+
+def test_editing_a_frozen_version_opens_the_next_draft(owner_client, candle):
+    v1 = services.version_freeze(version=candle["version"])
+    response = owner_client.post(reverse("recipes:version-edit", args=[v1.pk]))
+    v2 = RecipeVersion.objects.get(recipe=v1.recipe, number=2)
+    assert response.url == reverse("recipes:edit", args=[v2.pk])
+    frozen_editor = owner_client.get(reverse("recipes:edit", args=[v1.pk]))
+    assert frozen_editor.status_code == 302
+
+
+def test_the_diff_page_lists_the_changes(viewer_client, candle):
+    v1 = services.version_freeze(version=candle["version"])
+    v2 = services.version_draft_from(version=v1)
+    services.line_remove(line=v2.lines.get(material=candle["jar"]))
+    html = viewer_client.get(reverse("recipes:diff", args=[v2.pk, v1.pk])).content.decode()
+    assert "removed" in html and "Amber jar" in html
+
+
+def test_a_material_page_says_which_recipes_use_it(viewer_client, candle):
+    html = viewer_client.get(
+        reverse("recipes:where-used", args=[candle["wax"].pk])
+    ).content.decode()
+    assert "Soy candle" in html and "v1" in html and "4.8 kg" in html
+
+
+def test_the_quick_check_opens_the_recipe_with_the_units_split(viewer_client, candle):
+    recipe = candle["version"].recipe
+    response = viewer_client.get(reverse("recipes:quick-check"), {"recipe": recipe.pk, "units": 25})
+    lavender, cedar = candle["product"].variants.order_by("position")
+    assert f"v-{lavender.pk}=13" in response.url and f"v-{cedar.pk}=12" in response.url
