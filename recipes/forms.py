@@ -73,7 +73,11 @@ class LineForm(forms.Form):
         empty_label="Choose a material…",
     )
     quantity = QuantityField(required=False)
-    unit = forms.ChoiceField(choices=Unit.choices, required=False)
+    unit = forms.ChoiceField(
+        choices=[("", "its own unit"), *Unit.choices],
+        required=False,
+        help_text="Any unit that converts to the material's.",
+    )
     basis = forms.ChoiceField(choices=Basis.choices, initial=Basis.PER_BATCH)
     variant = forms.ModelChoiceField(
         queryset=Variant.objects.none(), required=False, empty_label="—"
@@ -86,6 +90,7 @@ class LineForm(forms.Form):
         self.fields["variant"].queryset = version.recipe.product.variants.all()
         self.fields["stage"].queryset = version.stages.order_by("position", "id")
         self.fields["material"].label_from_instance = lambda m: f"{m.item.name} ({m.item.sku})"
+        self.fields["quantity"].show_optional = False
         if version.is_percentage:
             self.fields["percent"].help_text = "Or, for packaging, a quantity instead."
         else:

@@ -21,6 +21,7 @@ from recipes.forms import (
 )
 from recipes.models import Product, Recipe, RecipeLine, RecipeVersion, Stage
 from stock.models import production_location
+from stock.units import plain
 
 
 def _version(pk) -> RecipeVersion:
@@ -179,9 +180,9 @@ def version_editor(request, pk):
     forms = {
         "version_form": VersionForm(
             initial={
-                "standard_yield": version.standard_yield,
+                "standard_yield": plain(version.standard_yield),
                 "notes": version.notes,
-                "target_mass": version.target_mass,
+                "target_mass": plain(version.target_mass) if version.target_mass else None,
                 "target_unit": version.target_unit,
             }
         ),
