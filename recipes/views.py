@@ -72,14 +72,7 @@ def product_detail(request, pk):
             else:
                 messages.success(request, f"Variant {variant_form.cleaned_data['name']} added.")
                 return redirect("recipes:product", pk=product.pk)
-    context = {
-        "product": product,
-        "variants": product.variants.select_related("item"),
-        "recipes": product.recipes.prefetch_related("versions"),
-        "variant_form": variant_form,
-        "recipe_form": RecipeForm(),
-    }
-    return render(request, "recipes/product_detail.html", context)
+    return _product_page(request, product, variant_form=variant_form)
 
 
 @require_POST
@@ -98,12 +91,16 @@ def recipe_new(request, pk):
         else:
             messages.success(request, f"{version} started: add what a batch uses.")
             return redirect("recipes:edit", pk=version.pk)
+    return _product_page(request, product, recipe_form=form)
+
+
+def _product_page(request, product, *, variant_form=None, recipe_form=None):
     context = {
         "product": product,
         "variants": product.variants.select_related("item"),
         "recipes": product.recipes.prefetch_related("versions"),
-        "variant_form": VariantForm(),
-        "recipe_form": form,
+        "variant_form": variant_form or VariantForm(),
+        "recipe_form": recipe_form or RecipeForm(),
     }
     return render(request, "recipes/product_detail.html", context)
 

@@ -1073,38 +1073,32 @@ def _new_lots(r: _Request, posting: Posting, output_values, today) -> list[Lot]:
     wanted = [(i, line) for i, line in enumerate(r.lines) if line.lot is None and line.quantity > 0]
     count = len(wanted) + len(r.outputs)
     prefix = posting.kind[0].upper()
-    lots = []
     last_costs = {}
+
+    def new_lot(n, item, code, expiry, cost, received_on) -> Lot:
+        return Lot(
+            item=item,
+            code=code.strip() or _made_up_code(prefix, posting, n, count),
+            expiry_date=expiry or expiry_from_shelf_life(item, received_on),
+            unit_cost=cost,
+            created_by_posting=posting,
+            received_on=received_on,
+        )
+
+    lots = []
     for n, (_, line) in enumerate(wanted, start=1):
         cost = line.unit_cost
         if cost is None:
             if line.item.pk not in last_costs:
                 last_costs[line.item.pk] = item_last_unit_cost(line.item)
             cost = last_costs[line.item.pk]
-        received_on = line.received_on or today
         lots.append(
-            Lot(
-                item=line.item,
-                code=line.lot_code.strip() or _made_up_code(prefix, posting, n, count),
-                expiry_date=line.expiry_date or expiry_from_shelf_life(line.item, received_on),
-                unit_cost=cost,
-                created_by_posting=posting,
-                received_on=received_on,
-            )
+            new_lot(n, line.item, line.lot_code, line.expiry_date, cost, line.received_on or today)
         )
     for n, (o, value) in enumerate(zip(r.outputs, output_values, strict=True), len(wanted) + 1):
         with localcontext(prec=60):
             cost = (value / o.quantity).quantize(COST_QUANTUM, ROUND_HALF_UP)
-        lots.append(
-            Lot(
-                item=o.item,
-                code=o.lot_code.strip() or _made_up_code(prefix, posting, n, count),
-                expiry_date=o.expiry_date or expiry_from_shelf_life(o.item, today),
-                unit_cost=cost,
-                created_by_posting=posting,
-                received_on=today,
-            )
-        )
+        lots.append(new_lot(n, o.item, o.lot_code, o.expiry_date, cost, today))
     codes = [(lot.item_id, lot.code) for lot in lots]
     twice = {c for c in codes if codes.count(c) > 1}
     if twice:
