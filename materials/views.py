@@ -252,11 +252,16 @@ def receive_line_preview(request):
     prefix = request.POST.get("line", "")
     if not LINE_PREFIX.match(f"{prefix}-material"):
         prefix = None
-    needed = ("material", "quantity", "price")
+    needed = ("material", "quantity")
     if prefix is None or not all(request.POST.get(f"{prefix}-{f}", "").strip() for f in needed):
-        return HttpResponse("")  # nothing to say until the line has a material, quantity, price
-    line = ReceiptLineForm(request.POST, prefix=prefix)
-    context = {"line": line, "preview": None, "problem": None}
+        return HttpResponse("")  # nothing to say until the line has a material and a quantity
+    data = request.POST
+    unpriced = not data.get(f"{prefix}-price", "").strip()
+    if unpriced:  # the conversion already, the unit cost once there is a price
+        data = data.copy()
+        data[f"{prefix}-price"] = "0"
+    line = ReceiptLineForm(data, prefix=prefix)
+    context = {"line": line, "preview": None, "problem": None, "unpriced": unpriced}
     if line.is_valid():
         try:
             context["preview"] = _preview(line.cleaned_data)
