@@ -1,4 +1,5 @@
-// htmx settings, loaded right after htmx and before the page is ready (no inline config: CSP).
+// htmx settings: deferred right after htmx (also deferred), so they apply before htmx starts
+// on DOMContentLoaded. No inline config: the Content-Security-Policy allows no inline script.
 // The Content-Security-Policy allows no inline styles, so htmx must never write one: no
 // indicator <style> element, and no copying of a swapped element's style attribute on settle.
 (function () {
