@@ -114,7 +114,7 @@ def test_a_material_page_shows_lots_history_and_prices(viewer_client, lavender, 
     html = viewer_client.get(reverse("materials:detail", args=[lavender.pk])).content.decode()
     assert "LAV-2611" in html and "500 ml" in html
     assert supplier.name in html and "EUR 0.089" in html
-    assert "Receipt #" in html
+    assert "Delivery #" in html  # its history names the delivery, not a posting
 
 
 # Reorder -------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_a_double_tapped_delivery_is_received_once(maker_client, supplier, soy_w
         ({"quantity": "1", "unit": "each", "price": "4"}, "is counted in g: a quantity in each"),
         ({"quantity": "1", "unit": "kg", "price": "-4"}, "Enter an amount of zero or more."),
         ({"quantity": "1", "unit": "kg", "price": "lots"}, "Enter an amount, like 12.50."),
-        ({"quantity": "1.0000001", "unit": "kg", "price": "1"}, "no more than 6 decimal places"),
+        ({"quantity": "1.0000001", "unit": "kg", "price": "1"}, "at most 6 decimal places"),
     ],
 )
 def test_a_bad_line_is_explained_and_nothing_is_received(
@@ -500,9 +500,10 @@ def test_a_failed_delivery_says_so_at_the_top_and_keeps_its_previews(
     summary = html.split('id="not-saved"')[1].split("</div>")[0]
     assert "The delivery was not saved." in summary
     assert (
-        'href="#line-1">Line 2</a>, supplier&#x27;s lot code: Lavender oil is lot-tracked'
-        in summary
+        'href="#line-1">Line 2</a>: check the <span class="error-field">'
+        "supplier&#x27;s lot code</span>" in summary
     )
+    assert html.count("Lavender oil is lot-tracked") == 1  # under its field, once
     assert "10 lb = 4,535.924 g at EUR 0.0022002 per g" in html  # line 1 keeps its preview
     assert not Receipt.objects.exists()
 

@@ -252,3 +252,10 @@ def test_the_line_preview_shows_the_conversion_before_a_price_is_typed(maker_cli
     )
     assert "10 lb = 4,535.924 g" in response.text
     assert "type the price to see the cost per g" in response.text
+
+
+def test_a_lots_movements_show_the_change_with_its_unit(viewer_client, supplier, soy_wax, storage):
+    receipt = deliver(supplier, soy_wax, storage, quantity="2", unit="kg", price="8")
+    lot = receipt.lines.get().lot
+    html = viewer_client.get(reverse("stock:lot", args=[lot.pk])).text
+    assert '<span class="nowrap">+2,000 g</span>' in html
