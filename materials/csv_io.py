@@ -124,6 +124,8 @@ BAD_DATE = "expiry_date: {value!r} is not a date; write YYYY-MM-DD or DD/MM/YYYY
 LOT_CODE_NEEDED = "{name} is lot-tracked: give the lot_code of its opening stock."
 LOCATION_NEEDED = "location is empty: say where the opening stock of {name} is."
 STOCK_WITHOUT_QUANTITY = "{columns} given but no quantity: add the quantity or clear {them}."
+NAME_TWICE = "the name is also on row {rows}: tell them apart before a delivery mixes them up"
+NAME_TAKEN = "{sku} is already called {name}: tell them apart before a delivery mixes them up"
 NEW_CATEGORY = "new category {name}"
 NEW_SUPPLIER = "new supplier {name}"
 NEW_LOCATION = "new location {name}"
@@ -256,6 +258,7 @@ class ImportRow:
     location: str = ""
     errors: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # imported all the same
 
     @property
     def ok(self) -> bool:
@@ -305,6 +308,7 @@ def import_preview(text: str) -> ImportPreview:
     table = read_table(text)
     rows = [_parse_row(number, table.header, cells) for number, cells in table.records]
     _check_skus(rows)
+    _warn_same_names(rows)
     new_categories = _flag_new(rows, "category", Category, NEW_CATEGORY)
     new_suppliers = _flag_new(rows, "preferred_supplier", Supplier, NEW_SUPPLIER)
     new_locations = _check_locations(rows)
@@ -451,6 +455,24 @@ def _date(text: str) -> date | None:
         return date(int(year), int(month), int(day))
     except ValueError:
         return None
+
+
+def _warn_same_names(rows: list[ImportRow]) -> None:
+    """A name twice in the file, or already a material's (whatever its case): imported all the
+    same, with a warning, since the names are the maker's to choose."""
+    by_name: dict[str, list[ImportRow]] = {}
+    for row in rows:
+        if row.name:
+            by_name.setdefault(row.name.lower(), []).append(row)
+    for same in by_name.values():
+        for row in same:
+            others = [str(other.number) for other in same if other is not row]
+            if others:
+                row.warnings.append(NAME_TWICE.format(rows=", ".join(others)))
+    taken = Item.objects.filter(kind=ItemKind.MATERIAL).annotate(lower=Lower("name"))
+    for item in taken.filter(lower__in=list(by_name)).only("sku", "name"):
+        for row in by_name[item.name.lower()]:
+            row.warnings.append(NAME_TAKEN.format(sku=item.sku, name=item.name))
 
 
 def _check_skus(rows: list[ImportRow]) -> None:

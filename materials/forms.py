@@ -55,6 +55,7 @@ class MaterialForm(forms.Form):
     )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     archived = forms.BooleanField(required=False, help_text="Hide it from lists and deliveries.")
+    same_name_ok = forms.BooleanField(required=False)  # the warning's "save it anyway"
 
     @staticmethod
     def initial_for(material: Material) -> dict:
@@ -125,6 +126,7 @@ class ReceiptForm(IdempotentForm):
         help_text="Spread over the lines by their value, so each lot carries its share.",
     )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    same_reference_ok = forms.BooleanField(required=False)  # the warning's "save it too"
 
     def clean_received_on(self):
         received_on = self.cleaned_data["received_on"]

@@ -21,7 +21,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Lower
 
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
 from stock.models import COST_PLACES, Balance, Posting, usable_lot, workshop_today
@@ -125,7 +125,9 @@ def material_list(filters: MaterialFilters, page_number=1):
     materials = with_stock(materials)
     if filters.status:
         materials = materials.filter(status=filters.status)
-    return Paginator(materials.order_by("item__name", "item__sku"), PAGE_SIZE).get_page(page_number)
+    return Paginator(
+        materials.order_by(Lower("item__name"), Lower("item__sku")), PAGE_SIZE
+    ).get_page(page_number)
 
 
 def material_detail(pk: int) -> Material:
@@ -216,7 +218,7 @@ def reorder_groups():
             ).select_related("item", "preferred_supplier")
         )
         .filter(due=True)
-        .order_by(F("preferred_supplier__name").asc(nulls_last=True), "item__name")
+        .order_by(F("preferred_supplier__name").asc(nulls_last=True), Lower("item__name"))
     )
     groups: dict = {}
     for material in due:

@@ -5,17 +5,21 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Sum
 
 from materials.models import Category, Material, Receipt, ReceiptLine, Supplier, SupplierPrice
-from stock.engine import Line, posting_create, run_with_retries
+from stock.engine import Line, posting_create, posting_with_key, run_with_retries
 from stock.limits import CENT, COST_QUANTUM, MAX_AMOUNT, MAX_COST
 from stock.models import Balance, Item, ItemKind, Location, PostingKind, workshop_today
 from stock.naming import save_named, unique_name
 from stock.units import Unit, convert, display
 
 SKU_TAKEN = "SKU {sku} is already used by {name}."
+SAME_NAME = (
+    "{sku} is already called {name}: two materials with one name are easy to mix up on a "
+    "delivery. Give this one a name that tells them apart, or save it anyway."
+)
 UNIT_LOCKED = "{name} already has stock in {unit}; its unit cannot change."
 MATERIAL_HOLDS_STOCK = (
     "{name} still holds stock ({quantity} {unit}): use it up or count it out before archiving."
@@ -28,6 +32,10 @@ NEGATIVE_MONEY = "Prices and shipping cannot be negative."
 SHIPPING_IN_CENTS = "Shipping is an amount in whole cents, like 12.50."
 AMOUNT_TOO_LARGE = "{name}: that price is larger than Loomworks can hold."
 COST_TOO_LARGE = "{name}: that comes to a cost per unit larger than Loomworks can hold."
+SAME_REFERENCE = (
+    "{supplier}'s {reference} was already received as {receipt} on {date}. "
+    "Is this a second delivery with the same reference?"
+)
 TOO_SMALL = (
     "{name}: {quantity} {unit} is less than the smallest amount kept in {to} (0.000001 {to})."
 )
@@ -52,9 +60,13 @@ def material_create(
     reorder_quantity: Decimal | None = None,
     preferred_supplier: Supplier | None = None,
     notes: str = "",
+    same_name_ok: bool = False,
 ) -> Material:
-    """A material and its Item in the ledger, together."""
+    """A material and its Item in the ledger, together. A name another material has already
+    (whatever its case) is refused with SAME_NAME (code "same_name") unless `same_name_ok`."""
     sku = _clean_sku(sku)
+    if not same_name_ok:
+        _refuse_same_name(name)
     if unit not in Unit.values:
         raise ValidationError({"unit": f"Unknown unit {unit!r}."})
     clash = Item.objects.filter(sku__iexact=sku).first()
@@ -101,9 +113,12 @@ def material_update(
     preferred_supplier: Supplier | None,
     notes: str,
     archived: bool,
+    same_name_ok: bool = False,
 ) -> Material:
     item = Item.objects.select_for_update().get(pk=material.item_id)
     sku = _clean_sku(sku)
+    if not same_name_ok:
+        _refuse_same_name(name, instead_of=item)
     clash = Item.objects.filter(sku__iexact=sku).exclude(pk=item.pk).first()
     if clash is not None:
         raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
@@ -122,6 +137,22 @@ def material_update(
     material.notes = notes
     material.save()
     return material
+
+
+def material_named(name: str, *, instead_of: Item | None = None) -> Item | None:
+    """Another material already called `name`, whatever its case and spacing."""
+    others = Item.objects.filter(kind=ItemKind.MATERIAL, name__iexact=" ".join(name.split()))
+    if instead_of is not None:
+        others = others.exclude(pk=instead_of.pk)
+    return others.order_by("pk").first()
+
+
+def _refuse_same_name(name: str, *, instead_of: Item | None = None) -> None:
+    other = material_named(name, instead_of=instead_of)
+    if other is not None:
+        raise ValidationError(
+            {"name": ValidationError(SAME_NAME.format(sku=other.sku, name=other.name), "same_name")}
+        )
 
 
 def _refuse_archiving_stock(item: Item) -> None:
@@ -276,50 +307,116 @@ def receipt_create(
     received_on: date | None = None,
     shipping: Decimal = Decimal(0),
     notes: str = "",
+    same_reference_ok: bool = False,
 ) -> Receipt:
     """One delivery: one receipt posting and a lot per line with its landed unit cost, in one
     transaction; each line keeps what was paid for it. The same idempotency key twice: one
-    receipt."""
+    receipt. A second delivery with the supplier's reference of an earlier one is refused
+    (SAME_REFERENCE, code "same_reference") unless `same_reference_ok`: the maker said it is."""
     if not lines:
         raise ValidationError(NO_RECEIPT_LINES)
     priced = price_lines(lines, shipping)
-    return run_with_retries(
-        lambda: _write_receipt(
+    reference = reference.strip()
+
+    def attempt() -> Receipt:
+        earlier = posting_with_key(idempotency_key)
+        if earlier is None and not same_reference_ok:
+            _refuse_same_reference(supplier, reference)
+        number = _receipt_number_for(earlier) or _next_receipt_number()
+        return _write_receipt(
+            number=number,
             supplier=supplier,
             priced=priced,
-            ledger_lines=_ledger_lines(priced, received_on),
+            ledger_lines=_ledger_lines(priced, received_on, number),
             user=user,
             idempotency_key=idempotency_key,
-            reference=reference.strip(),
+            reference=reference,
             received_on=received_on,
             shipping=shipping,
             notes=notes,
         )
+
+    try:
+        return run_with_retries(attempt)
+    except ValidationError as exc:
+        if getattr(exc, "code", None) != "key_used":
+            raise
+        # A second tap of the same form committed first, under its own delivery number (so its
+        # lots carry other codes): answer with its delivery, or refuse if the figures differ.
+        return run_with_retries(attempt)
+
+
+def _refuse_same_reference(supplier: Supplier, reference: str) -> None:
+    if not reference:
+        return
+    earlier = (
+        Receipt.objects.filter(supplier=supplier, reference__iexact=reference)
+        .order_by("-id")
+        .first()
     )
+    if earlier is not None:
+        raise ValidationError(
+            SAME_REFERENCE.format(
+                supplier=supplier.name,
+                reference=reference,
+                receipt=f"Delivery #{earlier.pk}",
+                date=f"{earlier.received_on:%-d %b %Y}",
+            ),
+            code="same_reference",
+        )
 
 
-def _receipt_reference(supplier: Supplier, reference: str) -> str:
-    return f"{supplier.name} {reference.strip()}".strip()
+def _receipt_number_for(posting) -> int | None:
+    """The delivery an idempotency key already made, so a replay names its lots the same."""
+    if posting is None:
+        return None
+    return Receipt.objects.filter(posting=posting).values_list("pk", flat=True).first()
 
 
-def _ledger_lines(priced: list[PricedLine], received_on: date | None) -> list[Line]:
+def _next_receipt_number() -> int:
+    """The next delivery's number, taken before its posting is written so that its lots can be
+    named after it (D12-1, D12-2). PostgreSQL hands it out from the id sequence (a gap when a
+    delivery is refused); SQLite, the demo's single-writer database, counts on."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Receipt._meta.db_table]
+            )
+            return cursor.fetchone()[0]
+    return (Receipt.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+
+
+def _receipt_reference(number: int, supplier: Supplier, reference: str) -> str:
+    return f"Delivery #{number} · {supplier.name} {reference.strip()}".strip()
+
+
+def _ledger_lines(priced: list[PricedLine], received_on: date | None, number: int) -> list[Line]:
+    """A line with no supplier's lot code gets one named after the delivery: D12, or D12-1,
+    D12-2 when it has several lines (a lot-tracked material always carries the supplier's)."""
+
+    def code(p: PricedLine, n: int) -> str:
+        if p.source.lot_code.strip() or p.source.material.item.lot_tracked:
+            return p.source.lot_code
+        return f"D{number}" + (f"-{n}" if len(priced) > 1 else "")
+
     return [
         Line(
             location=p.source.location,
             quantity=p.quantity,
             item=p.source.material.item,
-            lot_code=p.source.lot_code,
+            lot_code=code(p, n),
             expiry_date=p.source.expiry_date,
             unit_cost=p.unit_cost,
             received_on=received_on,
         )
-        for p in priced
+        for n, p in enumerate(priced, 1)
     ]
 
 
 @transaction.atomic
 def _write_receipt(
     *,
+    number,
     supplier,
     priced,
     ledger_lines,
@@ -335,7 +432,7 @@ def _write_receipt(
         lines=ledger_lines,
         user=user,
         idempotency_key=idempotency_key,
-        reference=_receipt_reference(supplier, reference),
+        reference=_receipt_reference(number, supplier, reference),
         note=notes,
     )
     if result.replayed:  # the same form again, now or long ago: its delivery
@@ -343,6 +440,7 @@ def _write_receipt(
         receipt.replayed = True
         return receipt
     receipt = Receipt.objects.create(
+        pk=number,
         supplier=supplier,
         reference=reference,
         received_on=received_on or workshop_today(),

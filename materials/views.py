@@ -81,7 +81,9 @@ def material_edit(request, pk=None):
         else:
             messages.success(request, f"{saved.item.name} saved.")
             return redirect("materials:detail", pk=saved.pk)
-    return render(request, "materials/material_form.html", {"form": form, "material": material})
+    same_name = any(e.code == "same_name" for e in form.errors.as_data().get("name", []))
+    context = {"form": form, "material": material, "same_name": same_name}
+    return render(request, "materials/material_form.html", context)
 
 
 @require_POST
@@ -146,6 +148,7 @@ def _line_count(request) -> int:
 
 @permission_required("materials.add_receipt", raise_exception=True)
 def receive(request):
+    same_reference = None  # the warning a second delivery with the same reference gets
     if request.method == "POST":
         form = ReceiptForm(request.POST)
         lines = receipt_line_formset(request.POST)
@@ -161,9 +164,13 @@ def receive(request):
                     lines=received,
                     user=request.user,
                     idempotency_key=form.cleaned_data["idempotency_key"],
+                    same_reference_ok=form.cleaned_data["same_reference_ok"],
                 )
             except ValidationError as exc:
-                form.add_error(None, exc)
+                if getattr(exc, "code", None) == "same_reference":
+                    same_reference = exc.messages[0]
+                else:
+                    form.add_error(None, exc)
             else:
                 if getattr(receipt, "replayed", False):
                     messages.info(request, f"{receipt} was already saved; nothing was added twice.")
@@ -180,9 +187,13 @@ def receive(request):
         )
         lines = receipt_line_formset(blank_lines=_line_count(request))
         _attach_previews(lines)
-    return render(
-        request, "materials/receive.html", {"form": form, "lines": lines, "max_lines": MAX_LINES}
-    )
+    context = {
+        "form": form,
+        "lines": lines,
+        "max_lines": MAX_LINES,
+        "same_reference": same_reference,
+    }
+    return render(request, "materials/receive.html", context)
 
 
 @permission_required("materials.add_receipt", raise_exception=True)
@@ -241,11 +252,16 @@ def receive_line_preview(request):
     prefix = request.POST.get("line", "")
     if not LINE_PREFIX.match(f"{prefix}-material"):
         prefix = None
-    needed = ("material", "quantity", "price")
+    needed = ("material", "quantity")
     if prefix is None or not all(request.POST.get(f"{prefix}-{f}", "").strip() for f in needed):
-        return HttpResponse("")  # nothing to say until the line has a material, quantity, price
-    line = ReceiptLineForm(request.POST, prefix=prefix)
-    context = {"line": line, "preview": None, "problem": None}
+        return HttpResponse("")  # nothing to say until the line has a material and a quantity
+    data = request.POST
+    unpriced = not data.get(f"{prefix}-price", "").strip()
+    if unpriced:  # the conversion already, the unit cost once there is a price
+        data = data.copy()
+        data[f"{prefix}-price"] = "0"
+    line = ReceiptLineForm(data, prefix=prefix)
+    context = {"line": line, "preview": None, "problem": None, "unpriced": unpriced}
     if line.is_valid():
         try:
             context["preview"] = _preview(line.cleaned_data)

@@ -25,9 +25,21 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
+# The app's own words for a number too large or too precise, instead of Django's digits talk.
+NUMBER_MESSAGES = {
+    "max_digits": "That is more than Loomworks can hold: check the number.",
+    "max_whole_digits": "That is more than Loomworks can hold: check the number.",
+    "max_decimal_places": "Use at most %(max)s decimal places.",
+}
+
+
 class TypedNumberMixin:
     """Numbers as people type them (stock.units.to_decimal): "1,5" is one and a half,
     "1,500" is refused as ambiguous, "1e3" is not a number."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.error_messages.update(NUMBER_MESSAGES)
 
     def to_python(self, value):
         if isinstance(value, str):

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     Min,
@@ -19,7 +20,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 
 from stock.models import (
     Allocation,
@@ -99,7 +100,7 @@ def stock_on_hand(filters: OnHandFilters, page_number=1):
             ZERO,
         ),
         next_expiry=Min("lots__expiry_date", filter=held),
-    ).order_by("name", "sku")
+    ).order_by(Lower("name"), Lower("sku"))
     if filters.in_stock_only or filters.location is not None or filters.expiring_within is not None:
         items = items.filter(on_hand__gt=0)
     page = Paginator(items, PAGE_SIZE).get_page(page_number)
@@ -166,9 +167,17 @@ def item_movements(item: Item, page_number=1):
 
 
 def postings(kind: str = "", page_number=1):
+    """Newest first, each with what it involved (its first item and how many others) and
+    whether it was reversed."""
+    first_item = Movement.objects.filter(posting=OuterRef("pk")).order_by("id")
     qs = (
         Posting.objects.select_related("created_by")
-        .annotate(lines=Count("movements"))
+        .annotate(
+            lines=Count("movements"),
+            items=Count("movements__lot__item", distinct=True),
+            first_item=Subquery(first_item.values("lot__item__name")[:1]),
+            reversed=Exists(Posting.objects.filter(reverses=OuterRef("pk"))),
+        )
         .order_by("-created_at", "-id")
     )
     if kind:

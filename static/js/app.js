@@ -30,8 +30,15 @@
   });
 
   // Confirmation prompts without inline JavaScript: <button data-confirm="Reverse this posting?">.
+  // A form with something missing (the reason for a reversal) says so first, without asking.
   document.addEventListener("click", function (event) {
     var el = event.target.closest("[data-confirm]");
+    if (el && el.form && !el.form.noValidate && !el.form.checkValidity()) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      el.form.reportValidity();
+      return;
+    }
     if (el && !window.confirm(el.getAttribute("data-confirm"))) {
       event.preventDefault();
       event.stopImmediatePropagation();

@@ -42,15 +42,18 @@ def money(value):
         return f"{current_workshop().currency} {_grouped(amount, 2)}"
 
 
+UNIT_COST_FIGURES = 5
+
+
 @register.filter
 def unit_cost(value):
-    """A unit cost keeps up to 4 significant decimals: wax costs 0.0042 per gram."""
+    """A unit cost a maker can compare: from 1 up, to the cent like money; below 1, five
+    significant figures (wax at 0.0070548 per gram, not 0.0071), never fewer than 2 decimals."""
     if value in (None, ""):
         return "—"
     value = Decimal(value)
-    places = 2 if value >= 1 or value == 0 else 4
-    if value and value < Decimal("0.0001"):
-        places = 6
+    small = 0 < value < 1
+    places = max(2, UNIT_COST_FIGURES - 1 - value.adjusted()) if small else 2
     rounded = plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
     exponent = rounded.as_tuple().exponent
     shown = max(2, -exponent if isinstance(exponent, int) and exponent < 0 else 0)

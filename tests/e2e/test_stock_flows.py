@@ -45,7 +45,7 @@ def test_a_maker_receives_a_delivery_on_the_tablet(page, live_server, shoot, ben
     first.get_by_label("Unit").select_option("lb")
     first.get_by_label("Price", exact=True).fill("9.98")
     expect(page.locator("#line-0-preview")).to_contain_text(
-        "10 lb = 4,535.924 g at EUR 0.0022 per g"
+        "10 lb = 4,535.924 g at EUR 0.0022002 per g"
     )
 
     second = page.locator("#line-1")

@@ -143,10 +143,10 @@ def test_the_example_file_in_the_docs_imports_cleanly(owner_client):
     assert "Import 7 materials and their opening stock" in response.text
     assert confirm(owner_client, token).status_code == 302
     assert Material.objects.count() == 7
-    lavender = Lot.objects.get(item__sku="FO-LAV")
-    assert (lavender.code, lavender.expiry_date) == ("LAV-2409-17", date(2027, 9, 30))
-    assert Lot.objects.get(item__sku="FO-CED").expiry_date == date(2027, 10, 31)  # DD/MM/YYYY
-    assert Balance.objects.get(lot__item__sku="JAR-200").quantity == D("312")
+    bergamot = Lot.objects.get(item__sku="FO-BERG")
+    assert (bergamot.code, bergamot.expiry_date) == ("BER-2409-17", date(2027, 9, 30))
+    assert Lot.objects.get(item__sku="FO-VAN").expiry_date == date(2027, 10, 31)  # DD/MM/YYYY
+    assert Balance.objects.get(lot__item__sku="JAR-CLR300").quantity == D("312")
     assert Posting.objects.get().movements.count() == 6
     assert ledger_violations() == []
 
@@ -158,7 +158,7 @@ def test_the_import_page_lists_the_columns_and_serves_the_example(owner_client):
     assert reverse("materials:import-example") in html
     example = owner_client.get(reverse("materials:import-example"))
     assert example["Content-Type"].startswith("text/csv")
-    assert b"Soy wax 464" in b"".join(example.streaming_content)
+    assert b"Soy wax C3 container blend" in b"".join(example.streaming_content)
 
 
 def test_headers_are_matched_whatever_their_case_order_and_a_bom(owner_client):

@@ -40,7 +40,7 @@ def stock_up(material, location, quantity, unit, price="10", supplier=None, **kw
 def receive_form(from_supplier, location, lines, **header):
     data = {
         "supplier": from_supplier.pk,
-        "reference": "INV-77",
+        "reference": f"INV-{key()[:6]}",  # each delivery its own invoice
         "received_on": timezone.localdate().isoformat(),
         "location": location.pk,
         "shipping": "",
@@ -114,7 +114,7 @@ def test_a_material_page_shows_lots_history_and_prices(viewer_client, lavender, 
     html = viewer_client.get(reverse("materials:detail", args=[lavender.pk])).content.decode()
     assert "LAV-2611" in html and "500 ml" in html
     assert supplier.name in html and "EUR 0.089" in html
-    assert "Receipt #" in html
+    assert "Delivery #" in html  # its history names the delivery, not a posting
 
 
 # Reorder -------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_a_double_tapped_delivery_is_received_once(maker_client, supplier, soy_w
         ({"quantity": "1", "unit": "each", "price": "4"}, "is counted in g: a quantity in each"),
         ({"quantity": "1", "unit": "kg", "price": "-4"}, "Enter an amount of zero or more."),
         ({"quantity": "1", "unit": "kg", "price": "lots"}, "Enter an amount, like 12.50."),
-        ({"quantity": "1.0000001", "unit": "kg", "price": "1"}, "no more than 6 decimal places"),
+        ({"quantity": "1.0000001", "unit": "kg", "price": "1"}, "at most 6 decimal places"),
     ],
 )
 def test_a_bad_line_is_explained_and_nothing_is_received(
@@ -226,7 +226,7 @@ def test_the_line_preview_shows_the_conversion_and_unit_cost(maker_client, soy_w
         HTTP_HX_REQUEST="true",
     )
     assert response.content.decode().split(" <span")[0] == (
-        "10 lb = 4,535.924 g at EUR 0.0022 per g"
+        "10 lb = 4,535.924 g at EUR 0.0022002 per g"
     )
 
 
@@ -500,10 +500,11 @@ def test_a_failed_delivery_says_so_at_the_top_and_keeps_its_previews(
     summary = html.split('id="not-saved"')[1].split("</div>")[0]
     assert "The delivery was not saved." in summary
     assert (
-        'href="#line-1">Line 2</a>, supplier&#x27;s lot code: Lavender oil is lot-tracked'
-        in summary
+        'href="#line-1">Line 2</a>: check the <span class="error-field">'
+        "supplier&#x27;s lot code</span>" in summary
     )
-    assert "10 lb = 4,535.924 g at EUR 0.0022 per g" in html  # line 1 keeps its preview
+    assert html.count("Lavender oil is lot-tracked") == 1  # under its field, once
+    assert "10 lb = 4,535.924 g at EUR 0.0022002 per g" in html  # line 1 keeps its preview
     assert not Receipt.objects.exists()
 
 

@@ -23,13 +23,14 @@ def line(material, quantity, unit, location, **kwargs):
 
 
 def receive(supplier, lines, shipping="0", idempotency_key=None):
+    idempotency_key = idempotency_key or key()
     return services.receipt_create(
         supplier=supplier,
         lines=lines,
         shipping=D(shipping),
-        reference="INV-1",
+        reference=f"INV-{idempotency_key[:6]}",  # each delivery its own invoice
         user=None,
-        idempotency_key=idempotency_key or key(),
+        idempotency_key=idempotency_key,
     )
 
 

@@ -180,7 +180,7 @@ def test_a_double_tapped_adjustment_posts_once(maker_client, wax, storage):
         ("1e3", "g", "Enter a number, like 250 or 1.5."),
         ("0", "g", "Enter a quantity above zero."),
         ("-5", "g", "Enter a quantity above zero."),
-        ("1.1234567", "g", "Ensure that there are no more than 6 decimal places."),
+        ("1.1234567", "g", "Use at most 6 decimal places."),
         ("5", "ml", "Soy wax 464 is counted in g: a quantity in ml cannot be converted."),
         ("500", "g", "Not enough Soy wax 464 at Storage: need 500 g, have 100 g in usable lots."),
     ],
