@@ -7,7 +7,7 @@ from materials.models import Category, Material, Supplier
 from materials.selectors import Status
 from stock.forms import IdempotentForm, QuantityField, TypedNumberMixin
 from stock.models import COST, MONEY, Location, workshop_today
-from stock.units import Unit, convert, plain
+from stock.units import Unit, compatible_units, convert, plain
 
 
 class MoneyField(TypedNumberMixin, forms.DecimalField):
@@ -164,6 +164,21 @@ class ReceiptLineForm(forms.Form):
         empty_label="Same as above",
         label="Put away at",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        material = self.chosen_material()
+        if material is not None:  # only the units that convert to the material's
+            unit = material.item.unit
+            self.fields["unit"].choices = [("", f"{unit} (its own unit)")] + [
+                (u, u) for u in compatible_units(unit)[1:]
+            ]
+
+    def chosen_material(self):
+        raw = self.data.get(self.add_prefix("material")) if self.is_bound else None
+        if not raw or not str(raw).isdigit():
+            return None
+        return active_materials().filter(pk=int(raw)).first()
 
     def has_changed(self):
         # A line counts as filled in once it names a material or a quantity.

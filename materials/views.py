@@ -252,9 +252,11 @@ def receive_line_preview(request):
     prefix = request.POST.get("line", "")
     if not LINE_PREFIX.match(f"{prefix}-material"):
         prefix = None
-    needed = ("material", "quantity")
-    if prefix is None or not all(request.POST.get(f"{prefix}-{f}", "").strip() for f in needed):
-        return HttpResponse("")  # nothing to say until the line has a material and a quantity
+    if prefix is None or not request.POST.get(f"{prefix}-material", "").strip():
+        return HttpResponse("")  # nothing to say until the line has a material
+    if not request.POST.get(f"{prefix}-quantity", "").strip():  # the units it may be typed in
+        line = ReceiptLineForm(request.POST, prefix=prefix)
+        return render(request, "materials/_line_preview.html", _with_units(line, {}))
     data = request.POST
     unpriced = not data.get(f"{prefix}-price", "").strip()
     if unpriced:  # the conversion already, the unit cost once there is a price
@@ -267,7 +269,13 @@ def receive_line_preview(request):
             context["preview"] = _preview(line.cleaned_data)
         except ValidationError as exc:
             context["problem"] = " ".join(exc.messages)
-    return render(request, "materials/_line_preview.html", context)
+    return render(request, "materials/_line_preview.html", _with_units(line, context))
+
+
+def _with_units(line, context) -> dict:
+    """The line's unit list again, out of band: only the units its material converts from."""
+    widget = line["unit"].as_widget(attrs={"hx-swap-oob": "true"})
+    return {**context, "line": line, "unit_widget": widget}
 
 
 def _preview(data) -> services.PricedLine:

@@ -13,7 +13,7 @@ from stock.services import posting_reverse
 from tests.materials.factories import MaterialFactory
 from tests.materials.test_csv import confirm, preview_of
 from tests.materials.test_pages import receive_form
-from tests.stock.factories import key
+from tests.stock.factories import LocationFactory, key
 
 pytestmark = pytest.mark.django_db
 
@@ -259,3 +259,24 @@ def test_a_lots_movements_show_the_change_with_its_unit(viewer_client, supplier,
     lot = receipt.lines.get().lot
     html = viewer_client.get(reverse("stock:lot", args=[lot.pk])).text
     assert '<span class="nowrap">+2,000 g</span>' in html
+
+
+def test_the_delivery_line_offers_only_units_its_material_converts_from(maker_client, db):
+    wax = MaterialFactory(item__name="Soy wax", item__sku="WAX", item__unit="g")
+    jar = MaterialFactory(item__name="Jar", item__sku="JAR", item__unit="each")
+    url = reverse("materials:receive-line-preview")
+    html = maker_client.post(url, {"line": "lines-0", "lines-0-material": wax.pk}).content.decode()
+    assert 'hx-swap-oob="true"' in html and ">kg<" in html and ">lb<" in html
+    assert ">ml<" not in html and ">each<" not in html
+    html = maker_client.post(url, {"line": "lines-0", "lines-0-material": jar.pk}).content.decode()
+    assert "each (its own unit)" in html and ">kg<" not in html
+
+
+def test_a_count_sheet_links_to_putting_in_a_lot_found_on_the_shelf(maker_client, db):
+    storage = LocationFactory(name="Storage")
+    html = maker_client.get(reverse("stock:count"), {"location": storage.pk}).content.decode()
+    assert "Put it in as found stock" in html
+    form = maker_client.get(
+        reverse("stock:adjust"), {"location": storage.pk, "direction": "in", "reason": "found"}
+    ).content.decode()
+    assert 'value="found" selected' in form
