@@ -155,3 +155,7 @@ class QuickCheckForm(forms.Form):
         empty_label="Choose a recipe…",
     )
     units = QuantityField(label="How many")
+
+
+class LinesImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="CSV UTF-8, the column names in row 1.")

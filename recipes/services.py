@@ -309,6 +309,55 @@ def line_remove(*, line: RecipeLine) -> None:
     RecipeLine.objects.filter(pk=line.pk).delete()
 
 
+@transaction.atomic
+def line_move(*, line: RecipeLine, up: bool) -> None:
+    """Swap a line with the one before (up) or after it, within its stage."""
+    version = _editable(line.version)
+    lines = list(version.lines.filter(stage_id=line.stage_id).order_by("position", "id"))
+    _swap(lines, line.pk, up)
+
+
+def _swap(rows, pk, up: bool) -> None:
+    i = next(n for n, row in enumerate(rows) if row.pk == pk)
+    j = i - 1 if up else i + 1
+    if 0 <= j < len(rows):
+        rows[i], rows[j] = rows[j], rows[i]
+    for position, row in enumerate(rows):
+        if row.position != position:
+            row.position = position
+            row.save(update_fields=["position"])
+
+
+def line_check(*, version: RecipeVersion, **fields) -> RecipeLine:
+    """An unsaved line with every check `line_add` makes (an import's preview asks this)."""
+    line = RecipeLine(version=version)
+    _fill_line(
+        line,
+        version,
+        fields["material"],
+        fields.get("quantity"),
+        fields.get("unit", ""),
+        fields.get("basis", Basis.PER_BATCH),
+        fields.get("variant"),
+        fields.get("stage"),
+        fields.get("percent"),
+    )
+    return line
+
+
+@transaction.atomic
+def lines_import(*, version: RecipeVersion, lines: list[dict]) -> list[RecipeLine]:
+    """Add lines to a draft, all or nothing, each checked as `line_add` checks it."""
+    version = _editable(version)
+    start = version.lines.count()
+    rows = []
+    for n, fields in enumerate(lines):
+        line = line_check(version=version, **fields)
+        line.position = start + n
+        rows.append(line)
+    return RecipeLine.objects.bulk_create(rows)
+
+
 def _fill_line(line, version, material, quantity, unit, basis, variant, stage, percent) -> None:
     item = material.item
     if basis not in Basis.values:
@@ -407,14 +456,7 @@ def stage_move(*, stage: Stage, up: bool) -> Stage:
     """Swap a stage with the one before (up) or after it."""
     version = _editable(stage.version)
     stages = list(version.stages.order_by("position", "id"))
-    i = next(n for n, s in enumerate(stages) if s.pk == stage.pk)
-    j = i - 1 if up else i + 1
-    if 0 <= j < len(stages):
-        stages[i], stages[j] = stages[j], stages[i]
-    for position, s in enumerate(stages):
-        if s.position != position:
-            s.position = position
-            s.save(update_fields=["position"])
+    _swap(stages, stage.pk, up)
     return next(s for s in stages if s.pk == stage.pk)
 
 

@@ -14,6 +14,8 @@ urlpatterns = [
     path("versions/<int:pk>/edit/", views.version_edit, name="version-edit"),
     path("versions/<int:pk>/editor/", views.version_editor, name="edit"),
     path("versions/<int:pk>/changes-since/<int:other>/", views.version_diff, name="diff"),
+    path("versions/<int:pk>/lines.csv", views.version_lines_csv, name="lines-csv"),
+    path("versions/<int:pk>/import/", views.version_lines_import, name="lines-import"),
     path("where-used/material/<int:pk>/", views.material_where_used, name="where-used"),
     path("check/", views.quick_check, name="quick-check"),
 ]

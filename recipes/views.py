@@ -1,3 +1,5 @@
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
@@ -5,12 +7,16 @@ from django.db.models import Count, Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
+from materials.csv_io import read_upload
 from materials.models import Material
-from recipes import selectors, services
+from materials.spreadsheets import csv_response
+from recipes import csv_io, selectors, services
 from recipes.forms import (
     LineForm,
+    LinesImportForm,
     ProductForm,
     QuickCheckForm,
     RecipeForm,
@@ -218,9 +224,18 @@ def _editor_action(request, version) -> dict:
         if action == "version":
             form = VersionForm(request.POST)
             return _submit(form, "version_form", None, _version_update, version=version)
+        if action == "stage-rename":
+            stage = get_object_or_404(Stage, pk=request.POST.get("stage"), version=version)
+            form = StageForm(request.POST, prefix=f"stage-{stage.pk}")
+            if not form.is_valid():
+                raise ValidationError([e for errors in form.errors.values() for e in errors])
+            _stage_update(stage=stage, **form.cleaned_data)
         if action == "line-remove":
             line = get_object_or_404(RecipeLine, pk=request.POST.get("line"), version=version)
             services.line_remove(line=line)
+        elif action in ("line-up", "line-down"):
+            line = get_object_or_404(RecipeLine, pk=request.POST.get("line"), version=version)
+            services.line_move(line=line, up=action == "line-up")
         elif action in ("stage-up", "stage-down"):
             stage = get_object_or_404(Stage, pk=request.POST.get("stage"), version=version)
             services.stage_move(stage=stage, up=action == "stage-up")
@@ -239,6 +254,10 @@ def _submit(form, name, fresh, service, **kwargs) -> dict:
         form.add_error(None, exc)
         return {name: form}
     return {name: fresh} if fresh is not None else {}
+
+
+def _stage_update(*, stage, output_name="", **data):
+    return services.stage_update(stage=stage, **data)
 
 
 def _version_update(*, version, target_mass=None, target_unit="", **data):
@@ -298,3 +317,55 @@ def quick_check(request):
     share, rest = divmod(int(units), len(variants))
     query = "&".join(f"v-{v.pk}={share + (rest if n == 0 else 0)}" for n, v in enumerate(variants))
     return redirect(f"{reverse('recipes:version', args=[version.pk])}?{query}#check")
+
+
+# CSV of a version's lines --------------------------------------------------------------------
+
+PENDING_IMPORT = "recipes-lines-import"
+
+
+@permission_required("recipes.view_recipeversion", raise_exception=True)
+def version_lines_csv(request, pk):
+    version = _version(pk)
+    rows = csv_io.export_rows(version, selectors.version_lines(version))
+    name = slugify(version.recipe.name) or "recipe"
+    return csv_response(f"{name}-v{version.number}-lines.csv", csv_io.COLUMNS, rows)
+
+
+@permission_required("recipes.change_recipeversion", raise_exception=True)
+def version_lines_import(request, pk):
+    """Upload a CSV of lines, see every row checked, then add them all to the draft."""
+    version = _version(pk)
+    if version.is_frozen:
+        messages.info(request, f"{version} is in use by a batch: edit it to make the next one.")
+        return redirect("recipes:version", pk=version.pk)
+    form = LinesImportForm(request.POST or None, request.FILES or None)
+    context = {"version": version, "form": form, "columns": csv_io.COLUMNS}
+    if request.method == "POST" and "token" in request.POST:
+        return _lines_import_confirm(request, version)
+    if request.method == "POST" and form.is_valid():
+        try:
+            text = read_upload(form.cleaned_data["file"])
+            checked = csv_io.preview(version, text)
+        except ValidationError as exc:
+            form.add_error("file", exc)
+        else:
+            token = secrets.token_urlsafe(16)
+            request.session[PENDING_IMPORT] = {"token": token, "version": version.pk, "text": text}
+            context.update(preview=checked, token=token)
+    return render(request, "recipes/lines_import.html", context)
+
+
+def _lines_import_confirm(request, version):
+    pending = request.session.get(PENDING_IMPORT) or {}
+    if pending.get("token") != request.POST["token"] or pending.get("version") != version.pk:
+        messages.info(request, "Those lines were imported already, or the upload expired.")
+        return redirect("recipes:edit", pk=version.pk)
+    request.session.pop(PENDING_IMPORT, None)
+    try:
+        added = csv_io.import_lines(version, pending["text"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("recipes:lines-import", pk=version.pk)
+    messages.success(request, f"{len(added)} line{'s' if len(added) != 1 else ''} imported.")
+    return redirect("recipes:edit", pk=version.pk)

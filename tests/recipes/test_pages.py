@@ -3,6 +3,7 @@
 from decimal import Decimal as D
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from recipes import services
@@ -130,3 +131,65 @@ def test_the_quick_check_opens_the_recipe_with_the_units_split(viewer_client, ca
     response = viewer_client.get(reverse("recipes:quick-check"), {"recipe": recipe.pk, "units": 25})
     lavender, cedar = candle["product"].variants.order_by("position")
     assert f"v-{lavender.pk}=13" in response.url and f"v-{cedar.pk}=12" in response.url
+
+
+def test_lines_go_out_as_csv_and_come_back_into_a_draft(owner_client, candle):
+    v1 = services.version_freeze(version=candle["version"])
+    exported = owner_client.get(reverse("recipes:lines-csv", args=[v1.pk])).content.decode()
+    assert exported.lstrip("\ufeff").splitlines()[0] == (
+        "material_sku,quantity,unit,basis,variant_sku,stage,percent"
+    )
+    v2 = services.version_draft_from(version=v1)
+    for line in v2.lines.all():
+        services.line_remove(line=line)
+    csv_file = SimpleUploadedFile("lines.csv", exported.encode())
+    url = reverse("recipes:lines-import", args=[v2.pk])
+    html = owner_client.post(url, {"file": csv_file}).content.decode()
+    assert "Every row is right" in html and "Import 2 lines" in html
+    token = html.split('name="token" value="')[1].split('"')[0]
+    assert owner_client.post(url, {"token": token}).status_code == 302
+    assert sorted(str(line.quantity.normalize()) for line in v2.lines.all()) == ["1", "4.8"]
+    again = owner_client.post(url, {"token": token}, follow=True).content.decode()
+    assert "imported already" in again and v2.lines.count() == 2
+
+
+def test_an_import_with_bad_rows_marks_them_and_imports_nothing(owner_client, candle):
+    v = candle["version"]
+    text = (
+        "material_sku,quantity,unit,basis,variant_sku\n"
+        f"{candle['wax'].item.sku},100,g,batch,\n"
+        "NOPE,1,g,batch,\n"
+        f"{candle['jar'].item.sku},1,g,unit,\n"
+        f"{candle['wax'].item.sku},1,g,variant,SOAP-X\n"
+    )
+    url = reverse("recipes:lines-import", args=[v.pk])
+    html = owner_client.post(url, {"file": SimpleUploadedFile("l.csv", text.encode())})
+    html = html.content.decode()
+    assert "No material has the SKU NOPE." in html
+    assert "Amber jar is kept in each: a quantity in g cannot be converted." in html
+    assert "Soy candle has no variant with the SKU SOAP-X." in html
+    assert "Nothing was imported" in html and v.lines.count() == 2
+
+
+def test_lines_and_stages_move_and_a_stage_is_renamed(owner_client, candle):
+    v = candle["version"]
+    url = reverse("recipes:edit", args=[v.pk])
+    jar_line = v.lines.get(material=candle["jar"])
+    owner_client.post(url, {"action": "line-up", "line": jar_line.pk})
+    assert [line.material.item.name for line in v.lines.order_by("position")] == [
+        "Amber jar",
+        "Soy wax",
+    ]
+    stage = services.stage_add(version=v, name="Pour")
+    owner_client.post(
+        url,
+        {
+            "action": "stage-rename",
+            "stage": stage.pk,
+            f"stage-{stage.pk}-name": "Mix and pour",
+            f"stage-{stage.pk}-duration_days": "1",
+            f"stage-{stage.pk}-expected_loss_percent": "0",
+        },
+    )
+    stage.refresh_from_db()
+    assert (stage.name, stage.duration_days) == ("Mix and pour", 1)
