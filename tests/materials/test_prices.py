@@ -157,16 +157,16 @@ def test_upgrading_keeps_the_owners_prices_and_drops_the_ones_deliveries_wrote(
     from django.db.migrations.executor import MigrationExecutor
 
     before = [("materials", "0004_names_unique_in_any_case")]
-    after = [("materials", "0006_supplier_price_is_the_owners")]
+    # The deliveries are made with today's code first; only the prices are written the old way.
+    delivered = deliver(supplier, soy_wax, storage, "1000", "6.00", days_ago=2)
+    deliver(supplier, jars, storage, "10", "5.00", days_ago=2)
+    paid_on = delivered.received_on
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:
         OldPrice = executor.loader.project_state(before).apps.get_model(
             "materials", "SupplierPrice"
         )
-        delivered = deliver(supplier, soy_wax, storage, "1000", "6.00", days_ago=2)
-        deliver(supplier, jars, storage, "10", "5.00", days_ago=2)
-        paid_on = delivered.received_on
         # What a delivery wrote (the wax), an Owner's price over a delivery (the jar), and an
         # Owner's price list entry for a material never delivered (the second supplier).
         OldPrice.objects.create(
@@ -186,10 +186,10 @@ def test_upgrading_keeps_the_owners_prices_and_drops_the_ones_deliveries_wrote(
         OldPrice.objects.create(
             supplier_id=other.pk, material_id=jars.pk, last_unit_price=D("0.48")
         )
-    finally:
+    finally:  # back to the latest schema of every app, whatever the test met
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
-        executor.migrate(after)
+        executor.migrate(executor.loader.graph.leaf_nodes())
     prices = {
         (p.supplier.name, p.material.item.name): (p.supplier_sku, p.unit_price)
         for p in SupplierPrice.objects.select_related("supplier", "material__item")
