@@ -168,9 +168,10 @@ class ReceiptLineForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         material = self.chosen_material()
-        if material is not None:  # only the units that convert to the material's
+        if material is not None:  # offer only the units that convert to the material's;
+            # any unit still validates, so a wrong one gets the conversion's own message
             unit = material.item.unit
-            self.fields["unit"].choices = [("", f"{unit} (its own unit)")] + [
+            self.fields["unit"].widget.choices = [("", f"{unit} (its own unit)")] + [
                 (u, u) for u in compatible_units(unit)[1:]
             ]
 
