@@ -41,6 +41,17 @@ TOO_SMALL = (
 )
 
 
+# Apps above materials that rely on a material's unit (recipes: their lines are in units that
+# convert to it) register a check here when they start: (material, new unit) -> a message, or
+# None when the change is fine. Materials imports none of them.
+_UNIT_GUARDS: list = []
+
+
+def register_unit_guard(guard) -> None:
+    if guard not in _UNIT_GUARDS:
+        _UNIT_GUARDS.append(guard)
+
+
 def _clean_sku(sku: str) -> str:
     sku = sku.strip()
     if not sku:
@@ -124,6 +135,10 @@ def material_update(
         raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
     if unit != item.unit and item.lots.exists():
         raise ValidationError({"unit": UNIT_LOCKED.format(name=item.name, unit=item.unit)})
+    if unit != item.unit:
+        for guard in _UNIT_GUARDS:
+            if problem := guard(material, unit):
+                raise ValidationError({"unit": problem})
     if archived and not item.archived:
         _refuse_archiving_stock(item)
     item.sku, item.name, item.unit = sku, " ".join(name.split()), unit

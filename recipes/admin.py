@@ -31,6 +31,12 @@ class FrozenReadOnly:
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not (obj and self._frozen(obj))
 
+    def has_add_permission(self, request, obj=None):
+        if not isinstance(self, admin.options.InlineModelAdmin):
+            return super().has_add_permission(request)
+        # An inline is asked with its parent version: nothing is added to a frozen one.
+        return super().has_add_permission(request, obj) and not (obj and self._frozen(obj))
+
 
 class RecipeLineInline(FrozenReadOnly, admin.TabularInline):
     model = RecipeLine
@@ -50,9 +56,15 @@ class RecipeVersionAdmin(FrozenReadOnly, admin.ModelAdmin):
 
 @admin.register(Stage)
 class StageAdmin(FrozenReadOnly, admin.ModelAdmin):
+    """Stages are added in the recipe editor, which checks the version is a draft."""
+
     list_display = ["name", "version", "position", "duration_days", "expected_loss_percent"]
     list_select_related = ["version__recipe"]
-    raw_id_fields = ["version", "output_item"]
+    raw_id_fields = ["output_item"]
+    readonly_fields = ["version"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(AchievedYield)

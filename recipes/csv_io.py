@@ -25,11 +25,13 @@ BASES = {
     "variant": Basis.PER_VARIANT_UNIT,
     "per variant": Basis.PER_VARIANT_UNIT,
     "per unit of one variant": Basis.PER_VARIANT_UNIT,
+    "fixed": Basis.FIXED,
+    "once per batch": Basis.FIXED,
 }
 MISSING_COLUMNS = "The first row must name the columns; material_sku is missing (found: {found})."
-TOO_MANY = "A version holds at most {limit} lines; this file has {count}."
+TOO_MANY = "A version holds at most {limit} lines; with this file it would have {count}."
 UNKNOWN_MATERIAL = "No material has the SKU {sku}."
-UNKNOWN_BASIS = "Basis {basis!r}: write batch, unit or variant."
+UNKNOWN_BASIS = "Basis {basis!r}: write batch, unit, variant or fixed."
 UNKNOWN_VARIANT = "{product} has no variant with the SKU {sku}."
 UNKNOWN_STAGE = "This version has no stage called {stage}: add it first."
 NOT_A_NUMBER = "{column}: {value!r} is not a number."
@@ -88,8 +90,10 @@ def preview(version: RecipeVersion, text: str) -> Preview:
     header = [cell.strip().lower().replace(" ", "_") for cell in records[0][1]]
     if "material_sku" not in header:
         raise ValidationError(MISSING_COLUMNS.format(found=", ".join(header) or "nothing"))
-    if len(records) - 1 > MAX_LINES:
-        raise ValidationError(TOO_MANY.format(limit=MAX_LINES, count=len(records) - 1))
+    if len(records) - 1 + version.lines.count() > MAX_LINES:
+        raise ValidationError(
+            TOO_MANY.format(limit=MAX_LINES, count=len(records) - 1 + version.lines.count())
+        )
     skus = {
         cells[header.index("material_sku")].strip().lower()
         for _, cells in records[1:]

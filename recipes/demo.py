@@ -4,6 +4,7 @@ stages, a lip balm in percentages, the candle already at version 2. Safe to run 
 from decimal import Decimal as D
 
 from materials.models import Material
+from materials.services import material_create
 from recipes import services
 from recipes.models import Basis, Product
 
@@ -13,6 +14,13 @@ CANDLE_SCENTS += [("Fig & cassis", "CND-FIG", "FO-FIG")]
 
 def _m(sku: str) -> Material:
     return Material.objects.select_related("item").get(item__sku=sku)
+
+
+def _water() -> Material:
+    water = Material.objects.filter(item__sku="WATER-DIST").first()
+    return water or material_create(
+        sku="WATER-DIST", name="Distilled water", unit="g", notes="For lye solutions."
+    )
 
 
 LABEL_NAMES = {
@@ -63,6 +71,8 @@ def _candle() -> None:
     )
     wax = v2.lines.get(material__item__sku="WAX-SOY464")
     services.line_update(line=wax, material=wax.material, quantity=D("4.2"), unit="kg")
+    # Two sheets of tissue line the cooling tray, whatever the batch's size.
+    services.line_add(version=v2, material=_m("TISSUE"), quantity=D(2), basis=Basis.FIXED)
 
 
 def _soap() -> None:
@@ -87,6 +97,7 @@ def _soap() -> None:
     ]:
         services.line_add(version=v, material=_m(sku), quantity=D(grams), unit="g", stage=mix)
     services.line_add(version=v, material=_m("LYE-NAOH"), quantity=D(140), unit="g", stage=mix)
+    services.line_add(version=v, material=_water(), quantity=D(330), unit="g", stage=mix)
     services.line_add(
         version=v,
         material=_m("FO-LAV"),

@@ -39,6 +39,15 @@ class ProductForm(forms.Form):
         return variants
 
 
+class ProductEditForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    shelf_life_days = forms.IntegerField(
+        min_value=0, max_value=36500, required=False, label="Shelf life (days)"
+    )
+    archived = forms.BooleanField(required=False, help_text="No longer made or sold.")
+
+
 class VariantForm(forms.Form):
     name = forms.CharField(max_length=200)
     sku = forms.CharField(max_length=64, label="SKU")

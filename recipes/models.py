@@ -147,6 +147,7 @@ class Basis(models.TextChoices):
     PER_BATCH = "batch", "per batch"
     PER_UNIT = "unit", "per unit made"
     PER_VARIANT_UNIT = "variant", "per unit of one variant"
+    FIXED = "fixed", "once per batch, whatever its size"
 
 
 class RecipeLine(models.Model):

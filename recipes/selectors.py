@@ -25,9 +25,9 @@ def version_lines(version: RecipeVersion) -> list[RecipeLine]:
     """The version's lines with everything the pages and sums need, in one query; each knows
     its quantity in its material's unit (`converted`), which the page shows beside it."""
     lines = list(
-        version.lines.select_related("material__item", "stage__output_item", "variant").order_by(
-            F("stage__position").asc(nulls_first=True), "position", "id"
-        )
+        version.lines.select_related(
+            "material__item", "stage__output_item", "variant__item"
+        ).order_by(F("stage__position").asc(nulls_first=True), "position", "id")
     )
     for line in lines:
         line.converted = in_material_unit(line, line.quantity)
@@ -42,6 +42,8 @@ def line_quantity(line: RecipeLine, split: dict[int, Decimal], standard_yield: D
             return line.quantity * total / standard_yield
         if line.basis == Basis.PER_UNIT:
             return line.quantity * total
+        if line.basis == Basis.FIXED:  # a test strip, a cloth: the same for any batch
+            return line.quantity if total else Decimal(0)
         return line.quantity * split.get(line.variant_id, Decimal(0))
 
 
@@ -143,11 +145,12 @@ def can_make(
     *,
     location: Location | None,
     today: date | None = None,
+    lines=None,
 ) -> CanMake:
     """The requirement against usable stock at the production location: shortages, what each
     material alone allows, and the largest total that can be made now at this split."""
     today = today or workshop_today()
-    need = requirement(version, split)
+    need = requirement(version, split, lines)
     have = usable_stock([n.material.item for n in need.totals], location, today)
     rows = []
     for n in need.totals:
@@ -291,12 +294,13 @@ def cost_estimate(
     location: Location | None,
     today: date | None = None,
     sizes=(Decimal("0.5"), Decimal(1), Decimal(2), Decimal(4)),
+    lines=None,
 ) -> Estimate:
     """Cost per unit of each variant at today's stock costs: the lots a batch would draw first
     expiry first, the last known cost where stock is short (marked). Compared across batch
     sizes (half, 1x, 2x, 4x the standard yield) at the same proportions."""
     today = today or workshop_today()
-    lines = version_lines(version)
+    lines = version_lines(version) if lines is None else lines
     items = list({line.material.item_id: line.material.item for line in lines}.values())
     lots, last_costs = _stock_for_costing(items, location, today)
     ratio = yield_ratio(version)
@@ -349,20 +353,29 @@ def _amount(line: RecipeLine) -> str:
     return f"{text} ({line.percent.normalize():f} %)" if line.percent is not None else text
 
 
+def _grouped(version: RecipeVersion) -> dict:
+    """{key: (its first line, its amounts joined)}: a version may list a material twice."""
+    groups: dict = {}
+    for line in version_lines(version):
+        groups.setdefault(_line_key(line), []).append(line)
+    return {
+        key: (lines[0], " + ".join(sorted(_amount(line) for line in lines)))
+        for key, lines in groups.items()
+    }
+
+
 def version_diff(old: RecipeVersion, new: RecipeVersion) -> list[LineChange]:
     """Lines added, removed and changed (quantity or unit) from `old` to `new`."""
-    before = {_line_key(line): line for line in version_lines(old)}
-    after = {_line_key(line): line for line in version_lines(new)}
+    before, after = _grouped(old), _grouped(new)
     changes = []
-    for key, line in after.items():
-        was = before.get(key)
-        if was is None:
-            changes.append(_change("added", line, after=_amount(line)))
-        elif (was.quantity, was.unit) != (line.quantity, line.unit):
-            changes.append(_change("changed", line, before=_amount(was), after=_amount(line)))
-    for key, line in before.items():
+    for key, (line, amount) in after.items():
+        if key not in before:
+            changes.append(_change("added", line, after=amount))
+        elif before[key][1] != amount:
+            changes.append(_change("changed", line, before=before[key][1], after=amount))
+    for key, (line, amount) in before.items():
         if key not in after:
-            changes.append(_change("removed", line, before=_amount(line)))
+            changes.append(_change("removed", line, before=amount))
     return changes
 
 
@@ -381,18 +394,26 @@ def _change(what, line, before="", after="") -> LineChange:
 # Labels ------------------------------------------------------------------------------------
 
 
-def ingredient_list(version: RecipeVersion, variant: Variant) -> list[tuple[str, Decimal]]:
-    """(label name, grams per unit) for one variant, heaviest first: materials with a label name
-    only (packaging has none), those measured by mass (a volume has no mass without a density)."""
+def ingredient_list(
+    version: RecipeVersion, variant: Variant, lines=None
+) -> list[tuple[str, Decimal | None]]:
+    """(label name, grams per unit) for one variant, heaviest first, materials with a label name
+    only (packaging has none). A material measured by volume has no mass without a density: it
+    is listed after them, its grams None, so the label still names it."""
     masses: dict[str, Decimal] = {}
+    by_volume: dict[str, Decimal] = {}
     split = {variant.pk: Decimal(1)}
-    for line in version_lines(version):
+    for line in version_lines(version) if lines is None else lines:
         name = line.material.label_name
-        if not name or not are_compatible(line.unit, Unit.G):
+        if not name:
             continue
         if line.basis == Basis.PER_VARIANT_UNIT and line.variant_id != variant.pk:
             continue
         per_unit = line_quantity(line, split, version.standard_yield)
-        grams = convert(per_unit, line.unit, Unit.G)
-        masses[name] = masses.get(name, Decimal(0)) + grams
-    return sorted(masses.items(), key=lambda pair: (-pair[1], pair[0]))
+        if are_compatible(line.unit, Unit.G):
+            masses[name] = masses.get(name, Decimal(0)) + convert(per_unit, line.unit, Unit.G)
+        elif name not in masses:
+            by_volume[name] = by_volume.get(name, Decimal(0)) + per_unit
+    heaviest = sorted(masses.items(), key=lambda pair: (-pair[1], pair[0]))
+    rest = sorted((n for n in by_volume if n not in masses), key=lambda n: (-by_volume[n], n))
+    return heaviest + [(name, None) for name in rest]

@@ -30,6 +30,11 @@ CODE_REQUIRED = "Give the product a short code, like CND: batch references start
 CODE_TOO_LONG = "A product code has at most 12 characters."
 PRODUCT_TAKEN = "There is already a product called {name} or with the code {code}."
 SKU_TAKEN = "SKU {sku} is already used by {name}."
+VARIANT_NAME_TAKEN = "{product} already has a variant called {name}."
+VARIANT_TAKEN = "A variant called {name} or with the SKU {sku} was added at the same moment."
+NAME_TOO_LONG = "The product's and the variant's names together are too long: shorten one."
+TOO_MANY_DECIMALS = "{material}: {quantity} has more than 6 decimal places."
+RESCALED_TO_ZERO = "{material}: {percent} % of the new mass rounds to nothing; raise the mass."
 FROZEN = (
     "{version} is in use by a batch and cannot change: edit it to make version {next}, "
     "so the batches that used it keep the recipe they really used."
@@ -88,21 +93,50 @@ def product_create(
     return product
 
 
+@transaction.atomic
+def product_update(
+    *,
+    product: Product,
+    name: str,
+    description: str = "",
+    shelf_life_days: int | None = None,
+    archived: bool = False,
+) -> Product:
+    """Name, description, shelf life and archive; the code stays, batch references use it."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": NAME_REQUIRED})
+    if Product.objects.filter(name__iexact=name).exclude(pk=product.pk).exists():
+        raise ValidationError({"name": PRODUCT_TAKEN.format(name=name, code=product.code)})
+    product.name, product.description = name, description
+    product.shelf_life_days, product.archived = shelf_life_days, archived
+    product.save()
+    return product
+
+
 def variant_add(*, product: Product, name: str, sku: str) -> Variant:
-    with transaction.atomic():
-        return _variant_create(product, name, sku)
+    try:
+        with transaction.atomic():
+            return _variant_create(product, name, sku)
+    except IntegrityError:  # the same name or SKU, added by someone else at the same moment
+        raise ValidationError(VARIANT_TAKEN.format(name=name, sku=sku)) from None
 
 
 def _variant_create(product: Product, name: str, sku: str) -> Variant:
     name, sku = " ".join(name.split()), sku.strip()
     if not name or not sku:
         raise ValidationError(NAME_REQUIRED)
+    if product.variants.filter(name__iexact=name).exists():
+        raise ValidationError({"name": VARIANT_NAME_TAKEN.format(product=product.name, name=name)})
     clash = Item.objects.filter(sku__iexact=sku).first()
     if clash is not None:
         raise ValidationError({"sku": SKU_TAKEN.format(sku=sku, name=clash.name)})
+    item_name = f"{product.name} {name}" if name != product.name else name
+    if len(item_name) > Item._meta.get_field("name").max_length:
+        raise ValidationError({"name": NAME_TOO_LONG})
     item = Item.objects.create(
         sku=sku,
-        name=f"{product.name} {name}" if name != product.name else name,
+        name=item_name,
         unit=Unit.EACH,
         kind=ItemKind.VARIANT,
         shelf_life_days=product.shelf_life_days,
@@ -182,8 +216,14 @@ def version_update(
     if version.is_percentage and target_mass is not None:
         version.target_mass, version.target_unit = target_mass, target_unit
         version.save()
-        for line in version.lines.filter(percent__isnull=False):
+        for line in version.lines.filter(percent__isnull=False).select_related("material__item"):
             line.quantity = _share_of(version, line.percent, line.material)
+            if line.quantity <= 0:
+                raise ValidationError(
+                    RESCALED_TO_ZERO.format(
+                        material=line.material.item.name, percent=line.percent.normalize()
+                    )
+                )
             line.unit = version.target_unit
             line.save(update_fields=["quantity", "unit"])
         return version
@@ -366,7 +406,15 @@ def _fill_line(line, version, material, quantity, unit, basis, variant, stage, p
         # A share of the batch mass; packaging (a tin per balm) is given as a quantity instead.
         if not 0 < percent <= 100:
             raise ValidationError({"percent": PERCENT_RANGE})
+        if percent != percent.quantize(QUANTUM):
+            raise ValidationError(
+                {"percent": TOO_MANY_DECIMALS.format(material=item.name, quantity=f"{percent:f}")}
+            )
         quantity, unit = _share_of(version, percent, material), version.target_unit
+        if quantity <= 0:
+            raise ValidationError(
+                {"percent": RESCALED_TO_ZERO.format(material=item.name, percent=percent)}
+            )
         basis, variant = Basis.PER_BATCH, None
     elif version.is_percentage and quantity is None:
         raise ValidationError({"percent": PERCENT_NEEDED})
@@ -374,6 +422,10 @@ def _fill_line(line, version, material, quantity, unit, basis, variant, stage, p
         raise ValidationError({"percent": NOT_PERCENTAGE})
     if quantity is None or quantity <= 0:
         raise ValidationError({"quantity": QUANTITY_NOT_POSITIVE.format(material=item.name)})
+    if quantity != quantity.quantize(QUANTUM):
+        raise ValidationError(
+            {"quantity": TOO_MANY_DECIMALS.format(material=item.name, quantity=f"{quantity:f}")}
+        )
     if quantity >= MAX_QUANTITY:
         raise ValidationError(
             {"quantity": QUANTITY_TOO_LARGE.format(material=item.name, quantity=quantity)}
@@ -445,9 +497,10 @@ def stage_update(
     duration_days: int = 0,
     expected_loss_percent: Decimal = Decimal(0),
 ) -> Stage:
-    _editable(stage.version)
+    version = _editable(stage.version)
+    stage = Stage.objects.get(pk=stage.pk, version=version)  # as it is now, under the lock
     _fill_stage(stage, name, description, duration_days, expected_loss_percent)
-    stage.save()
+    stage.save(update_fields=["name", "description", "duration_days", "expected_loss_percent"])
     return stage
 
 
@@ -471,8 +524,11 @@ def _fill_stage(stage, name, description, duration_days, expected_loss_percent) 
 
 
 def _intermediate_item(version: RecipeVersion, name: str) -> Item:
+    """A semi-finished item with the first free SKU of the product's WIP-n series."""
     product = version.recipe.product
     n = Item.objects.filter(sku__istartswith=f"{product.code}-WIP-").count() + 1
+    while Item.objects.filter(sku__iexact=f"{product.code}-WIP-{n}").exists():
+        n += 1
     return Item.objects.create(
         sku=f"{product.code}-WIP-{n}",
         name=" ".join(name.split()),
@@ -494,3 +550,20 @@ def achieved_yield_record(
         defaults={"version": version, "planned": planned, "achieved": achieved},
     )
     return achieved_yield
+
+
+UNIT_USED_BY_RECIPES = (
+    "{material} is used in {recipe} in {unit_used}: its unit can change only to one that "
+    "converts from it."
+)
+
+
+def unit_change_problem(material: Material, unit: str) -> str | None:
+    """Why a material's unit may not change to `unit` (a recipe line in a unit that would no
+    longer convert), or None. Registered with materials when the app starts."""
+    for line in material.recipe_lines.select_related("version__recipe"):
+        if not are_compatible(line.unit, unit):
+            return UNIT_USED_BY_RECIPES.format(
+                material=material.item.name, recipe=line.version, unit_used=line.unit
+            )
+    return None

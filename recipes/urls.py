@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.product_list, name="products"),
     path("products/new/", views.product_new, name="product-new"),
     path("products/<int:pk>/", views.product_detail, name="product"),
+    path("products/<int:pk>/edit/", views.product_edit, name="product-edit"),
     path("products/<int:pk>/recipes/new/", views.recipe_new, name="recipe-new"),
     path("<int:pk>/", views.recipe_detail, name="recipe"),
     path("versions/<int:pk>/", views.version_detail, name="version"),

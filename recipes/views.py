@@ -17,6 +17,7 @@ from recipes import csv_io, selectors, services
 from recipes.forms import (
     LineForm,
     LinesImportForm,
+    ProductEditForm,
     ProductForm,
     QuickCheckForm,
     RecipeForm,
@@ -61,6 +62,29 @@ def product_new(request):
             messages.success(request, f"{product.name} added.")
             return redirect("recipes:product", pk=product.pk)
     return render(request, "recipes/product_form.html", {"form": form})
+
+
+@permission_required("recipes.change_product", raise_exception=True)
+def product_edit(request, pk):
+    product = get_object_or_404(Product, pk=pk)
+    form = ProductEditForm(
+        request.POST or None,
+        initial={
+            "name": product.name,
+            "description": product.description,
+            "shelf_life_days": product.shelf_life_days,
+            "archived": product.archived,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.product_update(product=product, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{product.name} saved.")
+            return redirect("recipes:product", pk=product.pk)
+    return render(request, "recipes/product_edit.html", {"form": form, "product": product})
 
 
 @permission_required("recipes.view_product", raise_exception=True)
@@ -116,6 +140,8 @@ def recipe_detail(request, pk):
     """A recipe opens at its newest version."""
     recipe = get_object_or_404(Recipe, pk=pk)
     newest = recipe.versions.order_by("-number").first()
+    if newest is None:
+        raise Http404("This recipe has no version")
     url = reverse("recipes:version", args=[newest.pk])
     return redirect(f"{url}?{request.GET.urlencode()}" if request.GET else url)
 
@@ -132,24 +158,25 @@ def version_detail(request, pk):
         standard_yield=version.standard_yield,
     )
     versions = list(version.recipe.versions.order_by("-number"))
+    lines = selectors.version_lines(version)
     context = {
         "version": version,
-        "lines": selectors.version_lines(version),
+        "lines": lines,
         "stages": list(version.stages.select_related("output_item")),
         "versions": [
             (v, versions[n + 1] if n + 1 < len(versions) else None) for n, v in enumerate(versions)
         ],
         "split_form": split_form,
         "variants": variants,
-        "ingredients": [(v, selectors.ingredient_list(version, v)) for v in variants],
+        "ingredients": [(v, selectors.ingredient_list(version, v, lines)) for v in variants],
     }
     if not split_form.is_bound or split_form.is_valid():
         split = split_form.split()
         if sum(split.values()):
             location = production_location()
-            context["requirement"] = selectors.requirement(version, split, context["lines"])
-            context["check"] = selectors.can_make(version, split, location=location)
-            estimate = selectors.cost_estimate(version, split, location=location)
+            context["requirement"] = selectors.requirement(version, split, lines)
+            context["check"] = selectors.can_make(version, split, location=location, lines=lines)
+            estimate = selectors.cost_estimate(version, split, location=location, lines=lines)
             context["estimate"] = estimate
             context["cost_rows"] = [
                 (size, [costs.get(v.pk) for v in variants])
@@ -181,14 +208,7 @@ def version_editor(request, pk):
         messages.info(request, f"{version} is in use by a batch: edit it to make the next one.")
         return redirect("recipes:version", pk=version.pk)
     forms = {
-        "version_form": VersionForm(
-            initial={
-                "standard_yield": plain(version.standard_yield),
-                "notes": version.notes,
-                "target_mass": plain(version.target_mass) if version.target_mass else None,
-                "target_unit": version.target_unit,
-            }
-        ),
+        "version_form": _version_form(version),
         "line_form": LineForm(version=version),
         "stage_form": StageForm(),
     }
@@ -196,6 +216,9 @@ def version_editor(request, pk):
         forms.update(_editor_action(request, version))
         if not any(f.errors for f in forms.values()) and not request.htmx:
             return redirect("recipes:edit", pk=version.pk)
+        version = _version(pk)  # as the action left it
+        if "version_form" not in forms or not forms["version_form"].errors:
+            forms["version_form"] = _version_form(version)
     context = {
         "version": version,
         "lines": selectors.version_lines(version),
@@ -206,6 +229,17 @@ def version_editor(request, pk):
     if request.htmx:
         return render(request, "recipes/version_editor.html#editor", context)
     return render(request, "recipes/version_editor.html", context)
+
+
+def _version_form(version) -> VersionForm:
+    return VersionForm(
+        initial={
+            "standard_yield": plain(version.standard_yield),
+            "notes": version.notes,
+            "target_mass": plain(version.target_mass) if version.target_mass else None,
+            "target_unit": version.target_unit,
+        }
+    )
 
 
 def _editor_action(request, version) -> dict:
@@ -302,7 +336,8 @@ def material_where_used(request, pk):
         .select_related("version__recipe__product", "variant", "stage")
         .order_by("version__recipe__name", "-version__number")
     )
-    return render(request, "recipes/_where_used.html", {"material": material, "lines": lines})
+    template = "recipes/_where_used.html" if request.htmx else "recipes/where_used.html"
+    return render(request, template, {"material": material, "lines": lines})
 
 
 @permission_required("recipes.view_recipe", raise_exception=True)
@@ -314,6 +349,9 @@ def quick_check(request):
     recipe, units = form.cleaned_data["recipe"], form.cleaned_data["units"]
     version = recipe.versions.order_by("-number").first()
     variants = list(recipe.product.variants.all())
+    if version is None or not variants:
+        form.add_error("recipe", "That recipe has nothing to check yet: no version or no variant.")
+        return render(request, "recipes/quick_check.html", {"form": form})
     share, rest = divmod(int(units), len(variants))
     query = "&".join(f"v-{v.pk}={share + (rest if n == 0 else 0)}" for n, v in enumerate(variants))
     return redirect(f"{reverse('recipes:version', args=[version.pk])}?{query}#check")

@@ -193,3 +193,34 @@ def test_lines_and_stages_move_and_a_stage_is_renamed(owner_client, candle):
     )
     stage.refresh_from_db()
     assert (stage.name, stage.duration_days) == ("Mix and pour", 1)
+
+
+def test_a_bad_split_says_why_inside_the_swapped_check(viewer_client, candle):
+    lavender, _ = candle["product"].variants.order_by("position")
+    url = reverse("recipes:version", args=[candle["version"].pk])
+    html = viewer_client.get(url, {f"v-{lavender.pk}": "abc"}, HTTP_HX_REQUEST="true")
+    assert "Lavender: Enter a number" in html.content.decode()
+
+
+def test_saving_the_batch_figures_shows_what_was_saved(owner_client, candle):
+    url = reverse("recipes:edit", args=[candle["version"].pk])
+    html = owner_client.post(
+        url, {"action": "version", "standard_yield": "48", "notes": ""}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'value="48"' in html
+
+
+def test_where_used_without_javascript_is_a_whole_page(viewer_client, candle):
+    html = viewer_client.get(
+        reverse("recipes:where-used", args=[candle["wax"].pk])
+    ).content.decode()
+    assert "<html" in html and "Recipes that use Soy wax" in html
+
+
+def test_an_owner_renames_and_archives_a_product(owner_client, candle):
+    product = candle["product"]
+    url = reverse("recipes:product-edit", args=[product.pk])
+    response = owner_client.post(url, {"name": "Soy candle 200 ml", "archived": "on"})
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert (product.name, product.archived, product.code) == ("Soy candle 200 ml", True, "CND")

@@ -378,3 +378,102 @@ def test_the_ingredient_list_is_heaviest_first_with_label_names_only(balm):
         ("Cera Alba", D("1.5")),
         ("Ricinus Communis Seed Oil", D("1.25")),
     ]
+
+
+# What the second review found ----------------------------------------------------------------
+
+
+def test_a_variant_named_again_in_any_case_is_refused(candle):
+    with pytest.raises(ValidationError) as err:
+        services.variant_add(product=candle["product"], name="lavender", sku="CND-LAV2")
+    assert err.value.message_dict["name"] == ["Soy candle already has a variant called lavender."]
+
+
+def test_names_too_long_for_the_ledger_are_refused(candle):
+    with pytest.raises(ValidationError) as err:
+        services.variant_add(product=candle["product"], name="x" * 195, sku="CND-LONG")
+    assert "too long" in err.value.message_dict["name"][0]
+
+
+def test_a_quantity_finer_than_the_ledger_keeps_is_refused(candle):
+    with pytest.raises(ValidationError) as err:
+        services.line_add(
+            version=candle["version"], material=candle["wax"], quantity=D("0.0000001")
+        )
+    assert err.value.message_dict["quantity"] == [
+        "Soy wax: 0.0000001 has more than 6 decimal places."
+    ]
+
+
+def test_a_materials_unit_cannot_change_to_one_its_recipes_cannot_convert(candle):
+    from materials.services import material_update
+
+    wax = candle["wax"]
+    fields = {
+        "material": wax,
+        "sku": wax.item.sku,
+        "name": wax.item.name,
+        "category": wax.category,
+        "lot_tracked": False,
+        "shelf_life_days": None,
+        "reorder_point": None,
+        "reorder_quantity": None,
+        "preferred_supplier": None,
+        "notes": "",
+        "archived": False,
+    }
+    with pytest.raises(ValidationError) as err:
+        material_update(unit="each", **fields)
+    assert err.value.message_dict["unit"] == [
+        "Soy wax is used in Soy candle v1 in kg: its unit can change only to one that converts "
+        "from it."
+    ]
+    assert material_update(unit="kg", **fields).item.unit == "kg"  # kg converts from kg
+
+
+def test_a_semi_finished_sku_skips_one_already_taken(candle):
+    MaterialFactory(item__sku="CND-WIP-1", item__name="Somebody's material")
+    stage = services.stage_add(version=candle["version"], name="Mix", output_name="Candle mix")
+    assert stage.output_item.sku == "CND-WIP-2"
+
+
+def test_a_versions_diff_counts_a_material_listed_twice(candle):
+    v1 = candle["version"]
+    services.line_add(version=v1, material=candle["wax"], quantity=D(100), unit="g")
+    services.version_freeze(version=v1)
+    v2 = services.version_draft_from(version=v1)
+    services.line_remove(line=v2.lines.get(material=candle["wax"], quantity=D(100)))
+    changes = [(c.what, c.before, c.after) for c in selectors.version_diff(v1, v2)]
+    assert changes == [("changed", "100 g + 4.8 kg", "4.8 kg")]
+
+
+def test_a_fixed_line_makes_bigger_batches_cheaper_per_unit(stocked, bench):
+    c = stocked
+    cloth = MaterialFactory(item__name="Cleaning cloth", item__unit="each")
+    receive(cloth.item, bench, "10", unit_cost="2.40")
+    services.line_add(version=c["version"], material=cloth, quantity=D(1), basis=Basis.FIXED)
+    split = {c["lavender"].pk: D(12), c["cedar"].pk: D(12)}
+    estimate = selectors.cost_estimate(c["version"], split, location=bench)
+    # One cloth (2.40) for any batch: 0.20 a candle at 12, 0.10 at 24, 0.05 at 48.
+    costs = {size: per[c["lavender"].pk] for size, per in estimate.comparison}
+    assert costs[D(12)] == D("5.30") and costs[D(24)] == D("5.95")
+    assert costs[D(48)] == D("6.525")
+
+
+def test_a_percentage_rescaled_to_nothing_is_refused(balm):
+    v = balm["version"]
+    services.line_add(version=v, material=balm["Beeswax"], percent=D("0.001"))
+    with pytest.raises(ValidationError) as err:
+        services.version_update(
+            version=v, standard_yield=D(20), target_mass=D("0.01"), target_unit="g"
+        )
+    assert "0.001 % of the new mass rounds to nothing" in err.value.messages[0]
+
+
+def test_an_ingredient_measured_by_volume_is_still_on_the_label(balm):
+    v = balm["version"]
+    services.line_add(version=v, material=balm["Beeswax"], percent=D(100))
+    parfum = MaterialFactory(item__name="Fragrance", item__unit="ml", label_name="Parfum")
+    services.line_add(version=v, material=parfum, quantity=D(1), unit="ml", basis=Basis.PER_UNIT)
+    names = [name for name, _ in selectors.ingredient_list(v, balm["product"].variants.get())]
+    assert names == ["Cera Alba", "Parfum"]
