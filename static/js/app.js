@@ -19,6 +19,20 @@
     }, 0);
   });
 
+  // A list swapped in beside a preview (the units a delivery line's material converts from)
+  // keeps what the person chose meanwhile, when the new list still offers it: the answer was
+  // made from the form as it was when the material changed.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var current = event.detail.target;
+    var fragment = event.detail.fragment;
+    var incoming = fragment && fragment.querySelector ? fragment.querySelector("select") : null;
+    if (!current || current.tagName !== "SELECT" || !incoming || !current.value) return;
+    var offered = Array.prototype.some.call(incoming.options, function (option) {
+      return option.value === current.value;
+    });
+    if (offered) incoming.value = current.value;
+  });
+
   // Returning with the back button re-enables forms that were sent.
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form[data-submitted]").forEach(function (form) {
