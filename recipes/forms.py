@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from materials.models import Material
 from recipes.models import Basis, Recipe, RecipeVersion, Variant
+from recipes.selectors import even_split
 from stock.forms import QuantityField
 from stock.units import Unit, compatible_units
 
@@ -131,13 +132,10 @@ class SplitForm(forms.Form):
     def __init__(self, *args, variants, standard_yield: Decimal, **kwargs):
         super().__init__(*args, **kwargs)
         self.variants = list(variants)
-        share, rest = divmod(int(standard_yield), max(len(self.variants), 1))
-        for n, v in enumerate(self.variants):
+        initial = even_split(self.variants, standard_yield)
+        for v in self.variants:
             self.fields[f"v-{v.pk}"] = QuantityField(
-                required=False,
-                allow_zero=True,
-                label=v.name,
-                initial=share + (rest if n == 0 else 0),
+                required=False, allow_zero=True, label=v.name, initial=initial[v.pk]
             )
 
     def split(self) -> dict[int, Decimal]:

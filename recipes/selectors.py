@@ -34,6 +34,13 @@ def version_lines(version: RecipeVersion) -> list[RecipeLine]:
     return lines
 
 
+def even_split(variants, units) -> dict[int, Decimal]:
+    """`units` shared over the variants in whole units, the rest on the first: 25 over two
+    is 13 and 12."""
+    share, rest = divmod(int(units), max(len(variants), 1))
+    return {v.pk: Decimal(share + (rest if n == 0 else 0)) for n, v in enumerate(variants)}
+
+
 def line_quantity(line: RecipeLine, split: dict[int, Decimal], standard_yield: Decimal) -> Decimal:
     """How much of `line.unit` a batch of this split needs, unrounded."""
     total = sum(split.values(), Decimal(0))

@@ -368,20 +368,20 @@ def _swap(rows, pk, up: bool) -> None:
             row.save(update_fields=["position"])
 
 
-def line_check(*, version: RecipeVersion, **fields) -> RecipeLine:
+def line_check(
+    *,
+    version: RecipeVersion,
+    material: Material,
+    quantity: Decimal | None = None,
+    unit: str = "",
+    basis: str = Basis.PER_BATCH,
+    variant: Variant | None = None,
+    stage: Stage | None = None,
+    percent: Decimal | None = None,
+) -> RecipeLine:
     """An unsaved line with every check `line_add` makes (an import's preview asks this)."""
     line = RecipeLine(version=version)
-    _fill_line(
-        line,
-        version,
-        fields["material"],
-        fields.get("quantity"),
-        fields.get("unit", ""),
-        fields.get("basis", Basis.PER_BATCH),
-        fields.get("variant"),
-        fields.get("stage"),
-        fields.get("percent"),
-    )
+    _fill_line(line, version, material, quantity, unit, basis, variant, stage, percent)
     return line
 
 

@@ -352,8 +352,7 @@ def quick_check(request):
     if version is None or not variants:
         form.add_error("recipe", "That recipe has nothing to check yet: no version or no variant.")
         return render(request, "recipes/quick_check.html", {"form": form})
-    share, rest = divmod(int(units), len(variants))
-    query = "&".join(f"v-{v.pk}={share + (rest if n == 0 else 0)}" for n, v in enumerate(variants))
+    query = "&".join(f"v-{pk}={n}" for pk, n in selectors.even_split(variants, units).items())
     return redirect(f"{reverse('recipes:version', args=[version.pk])}?{query}#check")
 
 

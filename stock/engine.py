@@ -215,10 +215,6 @@ class PostingResult:
     allocations: tuple[Allocation, ...] = ()
     losses: tuple[Loss, ...] = ()
 
-    @property
-    def created_lots(self) -> list[Lot]:
-        return [lot for lot in (*self.lots, *self.outputs) if lot is not None]
-
 
 def fmt(quantity: Decimal, item: Item) -> str:
     return f"{display(quantity)} {item.unit}"
@@ -237,17 +233,6 @@ def unusable_reason(*, item_name, code, quarantined, voided, expiry, today) -> s
     if expiry is not None and expiry < today:
         return EXPIRED_LOT.format(item=item_name, lot=code, date=expiry)
     return None
-
-
-def lot_unusable_reason(lot: Lot, today: date) -> str | None:
-    return unusable_reason(
-        item_name=lot.item.name,
-        code=lot.code,
-        quarantined=lot.quarantined,
-        voided=lot.voided_by_id is not None,
-        expiry=lot.expiry_date,
-        today=today,
-    )
 
 
 # The entry point ---------------------------------------------------------------------------
