@@ -22,6 +22,7 @@ urlpatterns = [
     path("stock/", include("stock.urls")),
     path("materials/", include("materials.urls")),
     path("recipes/", include("recipes.urls")),
+    path("batches/", include("batches.urls")),
     path("admin/login/", views.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),
 ]

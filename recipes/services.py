@@ -552,6 +552,11 @@ def achieved_yield_record(
     return achieved_yield
 
 
+def achieved_yield_forget(*, reference: str) -> None:
+    """A batch reversed (or recounted after finishing the rest): its yield no longer stands."""
+    AchievedYield.objects.filter(reference=reference).delete()
+
+
 UNIT_USED_BY_RECIPES = (
     "{material} is used in {recipe} in {unit_used}: its unit can change only to one that "
     "converts from it."

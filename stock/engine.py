@@ -694,7 +694,8 @@ def _write(r: _Request) -> PostingResult:
     if plan.errors:
         raise ValidationError(list(dict.fromkeys(plan.errors)))
     allocations, loss_values, output_costs = _allocate(r, plan, held, items)
-    new_lots = _new_lots(r, posting, output_costs, today)
+    caps = _input_expiries(plan, held, allocations)
+    new_lots = _new_lots(r, posting, output_costs, today, caps)
     if not plan.moves and not new_lots:
         raise NothingToPost(ALL_MATCHED, code="nothing_to_post")
     return _write_rows(r, posting, plan, held, new_lots, allocations, loss_values)
@@ -1052,9 +1053,22 @@ def _lost_quantities(r: _Request, plan: _Plan, held, targets, inputs) -> dict[in
 # Writing -----------------------------------------------------------------------------------
 
 
-def _new_lots(r: _Request, posting: Posting, output_values, today) -> list[Lot]:
+def _input_expiries(plan: _Plan, held, allocations) -> dict[int, date]:
+    """Per output: the earliest expiry among the lots allocated to it. An output never
+    outlives what went into it."""
+    earliest: dict[int, date] = {}
+    for m, output, _, _ in allocations:
+        move = plan.moves[m]
+        expiry = held[(move.lot_id, move.location_id)].expiry
+        if expiry is not None and (output not in earliest or expiry < earliest[output]):
+            earliest[output] = expiry
+    return earliest
+
+
+def _new_lots(r: _Request, posting: Posting, output_values, today, caps) -> list[Lot]:
     """The lots this posting makes, in order: one per incoming line that names no lot, then
-    one per output, costed from the value allocated to it."""
+    one per output, costed from the value allocated to it, expiring no later than the earliest
+    lot allocated to it."""
     wanted = [(i, line) for i, line in enumerate(r.lines) if line.lot is None and line.quantity > 0]
     count = len(wanted) + len(r.outputs)
     prefix = posting.kind[0].upper()
@@ -1083,7 +1097,11 @@ def _new_lots(r: _Request, posting: Posting, output_values, today) -> list[Lot]:
     for n, (o, value) in enumerate(zip(r.outputs, output_values, strict=True), len(wanted) + 1):
         with localcontext(prec=60):
             cost = (value / o.quantity).quantize(COST_QUANTUM, ROUND_HALF_UP)
-        lots.append(new_lot(n, o.item, o.lot_code, o.expiry_date, cost, today))
+        lot = new_lot(n, o.item, o.lot_code, o.expiry_date, cost, today)
+        cap = caps.get(n - len(wanted) - 1)
+        if cap is not None and (lot.expiry_date is None or cap < lot.expiry_date):
+            lot.expiry_date = cap
+        lots.append(lot)
     codes = [(lot.item_id, lot.code) for lot in lots]
     twice = {c for c in codes if codes.count(c) > 1}
     if twice:

@@ -158,6 +158,14 @@ class Item(models.Model):
         default=False, help_text="Each receipt keeps its supplier's lot code; draws name a lot."
     )
     shelf_life_days = models.PositiveIntegerField(null=True, blank=True)
+    net_weight_g = models.DecimalField(
+        "net weight (g)",
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Items counted in pieces: the mass of one, so a stage's losses add up in grams.",
+    )
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

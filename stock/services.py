@@ -3,6 +3,7 @@ and the workshop's settings. Each builds lines and calls the posting engine (sto
 the only code that changes stock."""
 
 import re
+from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from zoneinfo import available_timezones
@@ -12,11 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from stock.engine import (
+    KEY_USED,
     Line,
     PostingResult,
-    lines_fingerprint,
     posting_create,
-    posting_for_key,
+    posting_with_key,
     result_of,
     run_with_retries,
 )
@@ -191,23 +192,12 @@ def _reverse_all(*, postings, note, user, idempotency_key) -> list[PostingResult
         if posting.kind == PostingKind.REVERSAL:
             raise ValidationError(NOT_REVERSIBLE.format(posting=posting), code="not_reversible")
         key = idempotency_key if len(postings) == 1 else f"{idempotency_key[:56]}-{n}"
-        lines = [
-            Line(location=m.location, quantity=-m.quantity, lot=m.lot)
-            for m in posting.movements.select_related("lot__item", "location").order_by("id")
-        ]
-        reference = f"Reverses #{posting.pk}"
-        fingerprint = lines_fingerprint(
-            PostingKind.REVERSAL,
-            lines,
-            reference,
-            owner=posting.owner,
-            owner_ref=posting.owner_ref,
-            reverses=posting,
-        )
-        replayed = posting_for_key(key, PostingKind.REVERSAL, fingerprint)
-        plans.append((posting, key, lines, reference, replayed))
-    if all(replayed for *_, replayed in plans):  # the same form again: what it wrote
-        return [result_of(replayed, n_lines=len(lines)) for _, _, lines, _, replayed in plans]
+        earlier = posting_with_key(key)
+        if earlier is not None and earlier.reverses_id != posting.pk:
+            raise ValidationError(KEY_USED, code="key_used")
+        plans.append((posting, key, earlier))
+    if all(earlier for *_, earlier in plans):  # the same form again: what it wrote
+        return [result_of(earlier, n_lines=earlier.movements.count()) for *_, earlier in plans]
     for posting, *_ in plans:
         by = Posting.objects.filter(reverses=posting).first()
         if by is not None:
@@ -216,14 +206,14 @@ def _reverse_all(*, postings, note, user, idempotency_key) -> list[PostingResult
             )
     _raise_reversal_problems(postings)
     results = []
-    for posting, key, lines, reference, _ in plans:
+    for posting, key, _ in plans:
         try:
             result = posting_create(
                 kind=PostingKind.REVERSAL,
-                lines=lines,
+                lines=_taking_back(posting),
                 user=user,
                 idempotency_key=key,
-                reference=reference,
+                reference=f"Reverses #{posting.pk}",
                 note=note,
                 reverses=posting,
                 owner=posting.owner,
@@ -244,6 +234,34 @@ def _reverse_all(*, postings, note, user, idempotency_key) -> list[PostingResult
     # after the first check is seen here, and the whole reversal is undone.
     _raise_reversal_problems(postings, include_held=True)
     return results
+
+
+def _taking_back(posting: Posting) -> list[Line]:
+    """The opposite of each movement of `posting`. A lot the posting made is taken back where
+    it now sits: a transfer since moved it, and a transfer does not block a reversal."""
+    movements = list(posting.movements.select_related("lot__item", "location").order_by("id"))
+    made = {
+        m.lot_id for m in movements if m.quantity > 0 and m.lot.created_by_posting_id == posting.pk
+    }
+    sits = defaultdict(list)
+    for b in Balance.objects.filter(lot_id__in=made, quantity__gt=0).select_related("location"):
+        sits[b.lot_id].append(b)
+    lines = []
+    for m in movements:
+        if m.lot_id not in made:
+            lines.append(Line(location=m.location, quantity=-m.quantity, lot=m.lot))
+            continue
+        # Where it was made first, then wherever else it went.
+        places = sorted(sits[m.lot_id], key=lambda b: (b.location_id != m.location_id, b.pk))
+        left = m.quantity
+        for b in places:
+            take = min(left, b.quantity)
+            if take:
+                lines.append(Line(location=b.location, quantity=-take, lot=m.lot))
+                left -= take
+        if left:  # not all there: the ledger names the shortfall
+            lines.append(Line(location=m.location, quantity=-left, lot=m.lot))
+    return lines
 
 
 def _raise_reversal_problems(postings: list[Posting], *, include_held: bool = False) -> None:
