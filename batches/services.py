@@ -501,7 +501,8 @@ def batch_cancel(
 
 def _write_off(batch, wip, returns, note, user, idempotency_key) -> Posting:
     used = _used_by(batch)
-    lines = [Line(location=b.location, quantity=-b.quantity, lot=b.lot) for b in wip]
+    held = [b for row in wip for b in row.on_hand]
+    lines = [Line(location=b.location, quantity=-b.quantity, lot=b.lot) for b in held]
     outputs = []
     for n, r in enumerate(returns):
         quantity, value = used.get(r.item.pk, (Decimal(0), Decimal(0)))
@@ -529,8 +530,8 @@ def _write_off(batch, wip, returns, note, user, idempotency_key) -> Posting:
     loss = LossLine(
         key="cancelled",
         kind=LossKind.OTHER,
-        item=wip[0].lot.item,
-        quantity=sum((b.quantity for b in wip), Decimal(0)),
+        item=held[0].lot.item,
+        quantity=sum((b.quantity for b in held), Decimal(0)),
         weight=Decimal(1),
         note=f"Batch cancelled: {note.strip()}",
     )
