@@ -865,6 +865,20 @@ def _wip_item(product: Product, stage: BatchStage | None) -> Item:
     return item
 
 
+def lots_before(batch: Batch, position: int) -> list[BatchLot]:
+    """What the stage before `position` made that the stage will consume (none for the
+    first)."""
+    return _lots_from(batch, position - 1) if position else []
+
+
+def used_items(batch: Batch) -> list[tuple[Item, Decimal]]:
+    """The materials the batch's standing stages drew, with how much: what a cancel may
+    return."""
+    used = _used_by(batch)
+    items = Item.objects.in_bulk(list(used))
+    return [(items[pk], q) for pk, (q, _) in used.items()]
+
+
 def _lots_from(batch: Batch, position: int) -> list[BatchLot]:
     """The semi-finished lots stage `position` made that still hold stock, with their
     balances (`on_hand`), for the next stage to consume."""
@@ -940,3 +954,18 @@ def _event(batch, kind, user, *, stage="", posting=None, note="") -> None:
     BatchEvent.objects.create(
         batch=batch, kind=kind, stage_name=stage, posting=posting, note=note, user=_user(user)
     )
+
+
+def scrap_item_create(*, name: str, unit: str) -> Item:
+    """A scrap item named on the stage form that the catalog does not have yet (wax offcuts,
+    low-grade rough): kept as its own item, at its recoverable value."""
+    name = " ".join(name.split())
+    existing = Item.objects.filter(kind=ItemKind.SCRAP, name__iexact=name).first()
+    if existing is not None:
+        return existing
+    base = "SCRAP-" + "".join(ch if ch.isalnum() else "-" for ch in name.upper())[:40]
+    sku, n = base, 1
+    while Item.objects.filter(sku__iexact=sku).exists():
+        n += 1
+        sku = f"{base}-{n}"
+    return Item.objects.create(sku=sku, name=name[:200], unit=unit, kind=ItemKind.SCRAP)

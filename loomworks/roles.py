@@ -24,13 +24,19 @@ MAKER_PERMISSIONS = {
     "stock.add_posting",  # adjust, count, transfer
     "stock.quarantine_lot",
     "materials.add_receipt",  # receive deliveries
+    "batches.add_batch",  # plan, start, record stages, complete, finish the rest, cancel
 }
 
-# What each role may do today, as the People page shows it. Batches join the Maker's list when
-# they exist.
+# What each role may do today, as the People page shows it.
 ROLE_DESCRIPTIONS = {
-    Role.OWNER: "Everything: materials, prices, locations, reversals, people and the admin.",
-    Role.MAKER: "Receives deliveries; counts, adjusts and moves stock; holds a lot back.",
+    Role.OWNER: (
+        "Everything: materials, prices, recipes, locations, reversals of postings and batches, "
+        "people and the admin."
+    ),
+    Role.MAKER: (
+        "Plans, runs, completes and cancels batches; receives deliveries; counts, adjusts and "
+        "moves stock; holds a lot back."
+    ),
     Role.VIEWER: "Reads everything, changes nothing.",
 }
 

@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from batches.selectors import open_batches
 from materials.selectors import dashboard_numbers
 from recipes.forms import QuickCheckForm
 from recipes.models import Recipe
@@ -44,6 +45,9 @@ def dashboard(request):
         context["recent"] = recent_postings(limit=6)
     if request.user.has_perm("materials.view_material"):
         context["materials"] = dashboard_numbers()
+    if request.user.has_perm("batches.view_batch"):
+        context["batches"] = open_batches()
+        context["today"] = workshop_today()
     if request.user.has_perm("recipes.view_recipe") and Recipe.objects.exists():
         context["quick_check"] = QuickCheckForm()
     return render(request, "loomworks/dashboard.html", context)

@@ -58,4 +58,15 @@
       event.stopImmediatePropagation();
     }
   }, true);
+
+  // A stage form sent over a connection that dropped: say that nothing or everything was
+  // recorded, never half, and let the same form (the same key) be sent again.
+  document.addEventListener("htmx:sendError", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest("form[data-offline-safe]");
+    if (!form) return;
+    var note = form.querySelector(".offline-note");
+    if (note) note.hidden = false;
+    delete form.dataset.submitted;
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
+  });
 })();
