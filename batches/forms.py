@@ -14,7 +14,7 @@ from recipes.models import Product, RecipeVersion
 from recipes.selectors import even_split
 from stock.forms import IdempotentForm, QuantityField, new_key
 from stock.models import Item, ItemKind, workshop_today
-from stock.units import Unit, compatible_units, convert, display
+from stock.units import Unit, compatible_units, convert, display, plain
 
 EXTRA_ROWS = 2
 WASTE_ROWS = 2
@@ -125,7 +125,7 @@ class StageForm(forms.Form):
         materials = Item.objects.filter(archived=False, kind=ItemKind.MATERIAL).order_by("name")
         for n, use in enumerate(planned):
             self.fields[f"q-{n}"] = QuantityField(
-                required=False, allow_zero=True, label=use.item.name, initial=use.quantity
+                required=False, allow_zero=True, label=use.item.name, initial=plain(use.quantity)
             )
             self.fields[f"u-{n}"] = forms.ChoiceField(
                 choices=_unit_choices(use.item.unit), initial=use.item.unit, label="Unit"
@@ -182,7 +182,7 @@ class StageForm(forms.Form):
             for s in self.splits:
                 v = s.variant_id
                 self.fields[f"ok-{v}"] = QuantityField(
-                    allow_zero=True, label=f"{s.variant.name}: saleable", initial=s.planned
+                    allow_zero=True, label="Saleable", initial=plain(s.planned)
                 )
                 self.fields[f"rej-{v}"] = QuantityField(
                     required=False, allow_zero=True, label="Rejected", initial=0
@@ -343,7 +343,7 @@ class FinishRestForm(forms.Form):
         for s in self.splits:
             v = s.variant_id
             self.fields[f"ok-{v}"] = QuantityField(
-                allow_zero=True, label=f"{s.variant.name}: saleable", initial=s.in_progress
+                allow_zero=True, label="Saleable", initial=plain(s.in_progress)
             )
             self.fields[f"rej-{v}"] = QuantityField(
                 required=False, allow_zero=True, label="Rejected", initial=0
