@@ -48,6 +48,11 @@ class MaterialForm(forms.Form):
     shelf_life_days = forms.IntegerField(
         required=False, min_value=0, max_value=36500, label="Shelf life (days)"
     )
+    net_weight_g = QuantityField(
+        required=False,
+        label="Net weight of one (g)",
+        help_text="Items counted in pieces: so a batch's stage summary adds up in grams.",
+    )
     reorder_point = QuantityField(required=False, allow_zero=True)
     reorder_quantity = QuantityField(required=False, label="Usual order quantity")
     preferred_supplier = forms.ModelChoiceField(
@@ -67,6 +72,7 @@ class MaterialForm(forms.Form):
             "unit": item.unit,
             "lot_tracked": item.lot_tracked,
             "shelf_life_days": item.shelf_life_days,
+            "net_weight_g": item.net_weight_g and plain(item.net_weight_g),
             "reorder_point": material.reorder_point and plain(material.reorder_point),
             "reorder_quantity": material.reorder_quantity and plain(material.reorder_quantity),
             "preferred_supplier": material.preferred_supplier_id,

@@ -72,6 +72,7 @@ def material_create(
     preferred_supplier: Supplier | None = None,
     notes: str = "",
     same_name_ok: bool = False,
+    net_weight_g: Decimal | None = None,
 ) -> Material:
     """A material and its Item in the ledger, together. A name another material has already
     (whatever its case) is refused with SAME_NAME (code "same_name") unless `same_name_ok`."""
@@ -91,6 +92,7 @@ def material_create(
             category=category,
             lot_tracked=lot_tracked,
             shelf_life_days=shelf_life_days,
+            net_weight_g=net_weight_g,
             reorder_point=reorder_point,
             reorder_quantity=reorder_quantity,
             preferred_supplier=preferred_supplier,
@@ -102,7 +104,9 @@ def material_create(
 
 @transaction.atomic
 def _material_create(*, sku, name, unit, notes, **material_fields) -> Material:
-    item_fields = {k: material_fields.pop(k) for k in ("lot_tracked", "shelf_life_days")}
+    item_fields = {
+        k: material_fields.pop(k) for k in ("lot_tracked", "shelf_life_days", "net_weight_g")
+    }
     item = Item.objects.create(
         sku=sku, name=" ".join(name.split()), unit=unit, kind=ItemKind.MATERIAL, **item_fields
     )
@@ -125,6 +129,7 @@ def material_update(
     notes: str,
     archived: bool,
     same_name_ok: bool = False,
+    net_weight_g: Decimal | None = None,
 ) -> Material:
     item = Item.objects.select_for_update().get(pk=material.item_id)
     sku = _clean_sku(sku)
@@ -143,6 +148,7 @@ def material_update(
         _refuse_archiving_stock(item)
     item.sku, item.name, item.unit = sku, " ".join(name.split()), unit
     item.lot_tracked, item.shelf_life_days, item.archived = lot_tracked, shelf_life_days, archived
+    item.net_weight_g = net_weight_g
     item.save()
     material.item = item
     material.category = category

@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 
 from batches import services
 from batches.models import BatchLot, LotRole, Status
+from batches.selectors import batch_figures, planned_uses
 from recipes import services as recipes
 from recipes.models import AchievedYield, Basis
-from stock.models import Balance, Lot, Posting, Reason, workshop_today
+from stock.models import Balance, Item, Lot, Posting, Reason, workshop_today
 from stock.selectors import lots_downstream
 from stock.services import adjustment_post, transfer_post
 from tests.batches.conftest import key, plan, planned_uses
@@ -350,3 +351,56 @@ def test_a_transfer_does_not_block_a_reversal(candle):
     assert Balance.objects.get(lot=lav, location=candle.bench).quantity == 0
     lav.refresh_from_db()
     assert lav.voided_by is not None
+
+
+def test_each_stage_summary_adds_up_in_grams_when_count_items_have_a_net_weight(soap):
+    Item.objects.filter(pk=soap.m["Wrapper"].item.pk).update(net_weight_g=D(5))
+    Item.objects.filter(pk__in=[soap.lavender.item_id, soap.mint.item_id]).update(
+        net_weight_g=D(110)
+    )
+    batch = soap_plan(soap)
+    mix(soap, batch)
+    cure(soap, batch)
+    wrap(soap, batch)
+    summaries = batch_figures(batch).summaries
+    mixed, cured, wrapped = summaries
+    assert (mixed.measure, mixed.inputs, mixed.outputs, mixed.unexplained) == ("g", 1340, 1340, 0)
+    # Curing lost 134 g of water: the 10 % the recipe expects.
+    assert (cured.inputs, cured.outputs, cured.unexplained_percent) == (1340, 1206, D("10.0"))
+    # 1,206 g of cured loaf and 10 wrappers of 5 g make 10 bars of 110 g: 156 g trimmed.
+    assert (wrapped.inputs, wrapped.outputs, wrapped.unexplained) == (1256, 1100, 156)
+
+
+def test_without_a_net_weight_a_stage_with_pieces_is_not_comparable(soap):
+    batch = soap_plan(soap)
+    mix(soap, batch)
+    cure(soap, batch)
+    wrap(soap, batch)
+    wrapped = batch_figures(batch).summaries[2]
+    assert wrapped.measure == "" and wrapped.unexplained is None
+
+
+def test_an_expired_lot_is_refused_and_listed_last(candle):
+    old = receive(
+        candle.wax,
+        candle.bench,
+        "500",
+        unit_cost="0.01",
+        code="OLD",
+        expiry_date=workshop_today() - timedelta(days=1),
+    )
+    batch = plan(candle)
+    uses = planned_uses(batch, batch.stages.get())
+    wax = next(u for u in uses if u.item == candle.wax)
+    assert [b.lot.code for b in wax.lots] == ["W1", "W2", "OLD"]
+    assert [b.lot.code for b, _ in wax.preview] == ["W1", "W2"]
+    with pytest.raises(ValidationError) as e:
+        services.stage_complete(
+            batch=batch,
+            position=0,
+            uses=[services.Use(item=candle.wax, quantity=D(100), lot=old)],
+            made=[services.Made(variant=candle.cedar, saleable=D(1))],
+            user=None,
+            idempotency_key=key(),
+        )
+    assert "Soy wax lot OLD expired on" in str(e.value)
