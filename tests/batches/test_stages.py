@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 
 from batches import services
 from batches.models import BatchLot, LotRole, Status
-from batches.selectors import batch_figures, planned_uses
+from batches import selectors
+from batches.selectors import batch_figures
 from recipes import services as recipes
 from recipes.models import AchievedYield, Basis
 from stock.models import Balance, Item, Lot, Posting, Reason, workshop_today
@@ -390,7 +391,7 @@ def test_an_expired_lot_is_refused_and_listed_last(candle):
         expiry_date=workshop_today() - timedelta(days=1),
     )
     batch = plan(candle)
-    uses = planned_uses(batch, batch.stages.get())
+    uses = selectors.planned_uses(batch, batch.stages.get())
     wax = next(u for u in uses if u.item == candle.wax)
     assert [b.lot.code for b in wax.lots] == ["W1", "W2", "OLD"]
     assert [b.lot.code for b, _ in wax.preview] == ["W1", "W2"]
