@@ -8,9 +8,8 @@ from decimal import Decimal as D
 import pytest
 from django.core.exceptions import ValidationError
 
-from batches import services
+from batches import selectors, services
 from batches.models import BatchLot, LotRole, Status
-from batches import selectors
 from batches.selectors import batch_figures
 from recipes import services as recipes
 from recipes.models import AchievedYield, Basis
