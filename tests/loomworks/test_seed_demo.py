@@ -1,11 +1,16 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 
+from batches.models import Batch, BatchEvent, BatchLot, LotRole, Status
 from loomworks.management.commands.seed_demo import DEFAULT_PASSWORD, EMPTY_PASSWORD
 from loomworks.roles import role_of
+from stock.models import Balance, Loss, Movement, Posting, workshop_today
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -86,3 +91,53 @@ def test_seed_demo_refuses_an_empty_password_and_changes_nobody():
     with pytest.raises(CommandError, match=EMPTY_PASSWORD):
         call_command("seed_demo", password="  ")
     assert User.objects.get(username="viewer").check_password("first-password-1")
+
+
+def _history():
+    return {
+        "batches": sorted(
+            Batch.objects.values_list(
+                "reference", "status", "stages_done", "production_date", "ready_on", "completed_on"
+            )
+        ),
+        "postings": Posting.objects.count(),
+        "events": BatchEvent.objects.count(),
+        "balances": sorted(Balance.objects.values_list("lot__code", "location__name", "quantity")),
+    }
+
+
+def test_seed_demo_gives_months_of_batches_that_agree_with_the_ledger_once(capsys):
+    call_command("seed_demo", password="first-password-1")
+    today = workshop_today()
+    assert abs(timezone.now() - datetime.now(UTC)) < timedelta(seconds=5)  # the clock is back
+
+    completed = Batch.objects.filter(status=Status.COMPLETED)
+    assert completed.count() >= 12
+    assert min(b.production_date for b in completed) <= today - timedelta(days=90)
+    assert all(b.completed_on < today for b in completed)
+    # Each stage's posting is dated the day it was recorded, in the past; so is its timeline.
+    for posting in Posting.objects.filter(owner="batches"):
+        assert timezone.localdate(posting.created_at) < today
+    oldest = completed.order_by("production_date").first()
+    assert timezone.localdate(oldest.events.order_by("at").last().at) == oldest.completed_on
+
+    curing = Batch.objects.get(status=Status.RUNNING, stages_done=1)
+    assert curing.product.code == "SOAP" and curing.ready_on > today
+    running = Batch.objects.get(status=Status.RUNNING, stages_done=0)
+    assert running.product.code == "CND"
+    assert Batch.objects.filter(status=Status.PLANNED).count() == 1
+
+    # Realistic variance: a short yield and why, offcuts kept as scrap, a wick swapped.
+    assert completed.filter(splits__rejected__gt=0).exists()
+    assert Loss.objects.filter(kind="rejection", note__contains="heating was off").exists()
+    assert BatchLot.objects.filter(role=LotRole.SCRAP, lot__item__kind="scrap").exists()
+    assert Movement.objects.filter(
+        posting__owner="batches", lot__item__sku="WICK-WOOD", quantity__lt=0
+    ).exists()
+
+    call_command("check_ledger")
+    assert "The ledger is sound." in capsys.readouterr().out
+
+    first = _history()
+    call_command("seed_demo", password="first-password-1")
+    assert _history() == first

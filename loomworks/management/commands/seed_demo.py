@@ -3,6 +3,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from batches import demo as batches_demo
 from loomworks.roles import Role, sync_role_permissions
 from materials import demo as materials_demo
 from recipes import demo as recipes_demo
@@ -54,7 +55,9 @@ class Command(BaseCommand):
         stock_demo.seed_locations()
         materials_demo.seed(user=owner)
         stock_demo.seed_movements(user=owner)
-        recipes_demo.seed()
+        with batches_demo.as_of(batches_demo.RECIPES_WRITTEN):
+            recipes_demo.seed()  # written before the batches' history, which uses them
+        batches_demo.seed(user=owner)
         if password is not None:
             self.stdout.write("The demo people owner, maker and viewer have the password given.")
         self.stdout.write(self.style.SUCCESS("Demo workshop ready."))
