@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.batch_list, name="list"),
     path("plan/", views.batch_plan, name="plan"),
     path("bench/", views.bench, name="bench"),
+    path("history/<int:pk>/", views.product_history, name="history"),
     path("<int:pk>/", views.batch_detail, name="detail"),
     path("<int:pk>/start/", views.batch_start, name="start"),
     path("<int:pk>/stage/<int:position>/", views.stage_record, name="stage"),

@@ -5,12 +5,12 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from batches import selectors, services
+from batches import charts, history, selectors, services
 from batches.forms import (
     BatchFilterForm,
     CancelForm,
@@ -20,7 +20,7 @@ from batches.forms import (
     StageForm,
 )
 from batches.models import Batch, Status
-from recipes.models import Recipe, RecipeVersion
+from recipes.models import Product, Recipe, RecipeVersion
 from stock.models import production_location, workshop_today
 
 RUN = "batches.add_batch"
@@ -54,7 +54,8 @@ def batch_list(request):
         q=filters.get("q", ""),
     )
     page = Paginator(batches, 50).get_page(request.GET.get("page"))
-    return render(request, "batches/batch_list.html", {"form": form, "page": page})
+    context = {"form": form, "page": page, "product": filters.get("product")}
+    return render(request, "batches/batch_list.html", context)
 
 
 @login_required
@@ -71,6 +72,16 @@ def batch_detail(request, pk):
     figures = selectors.batch_figures(batch)
     context = {"batch": batch, "f": figures, "reverse_form": ReverseForm()}
     return render(request, "batches/batch_detail.html", context)
+
+
+@permission_required(VIEW, raise_exception=True)
+def product_history(request, pk):
+    product = get_object_or_404(Product, pk=pk)
+    runs = history.product_history(product)
+    context = {"product": product, "history": runs}
+    if runs.runs:
+        context.update(yield_chart=charts.yield_chart(runs), cost_chart=charts.cost_chart(runs))
+    return render(request, "batches/history.html", context)
 
 
 # Planning ----------------------------------------------------------------------------------

@@ -32,6 +32,14 @@ def signed_qty(value):
 
 
 @register.filter
+def signed_percent(value):
+    """A percentage as it was rounded, with its sign: +4.1 %, -2.0 %, 0.0 %."""
+    if value in (None, ""):
+        return "—"
+    return f"{'+' if Decimal(value) > 0 else ''}{value} %"
+
+
+@register.filter
 def money(value):
     """An amount in the workshop's currency, to the cent. Worked in a context wide enough for
     any sum the ledger can hold (10^12 units at 10^13 each, many times over)."""
