@@ -270,7 +270,7 @@ class VariantRow:
     def yield_percent(self):
         if not self.split.planned:
             return None
-        return (self.split.made * 100 / self.split.planned).quantize(Decimal("0.1"))
+        return (self.split.made * 100 / self.split.planned).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 @dataclass
@@ -377,7 +377,7 @@ def batch_figures(batch: Batch) -> BatchFigures:
         events=list(batch.events.select_related("user", "posting")),
         postings=postings,
         made=made,
-        yield_percent=(made * 100 / batch.planned_units).quantize(Decimal("0.1"))
+        yield_percent=(made * 100 / batch.planned_units).quantize(Decimal("0.1"), ROUND_HALF_UP)
         if batch.status == Status.COMPLETED
         else None,
     )

@@ -81,6 +81,7 @@ CANCEL_REASON = "Say why the batch is cancelled."
 RETURN_NOT_USED = "{item} was not used by batch {ref}: only what it used can be returned."
 RETURN_TOO_MUCH = "{item}: batch {ref} used {used}; {wanted} cannot be returned."
 NO_REST = "Batch {ref} has no units left in progress."
+MADE_MISSING = "Say what {variant} gave: saleable, rejected or not ready yet (0 is an answer)."
 SCRAP_NEEDS_ITEM = "Scrap needs an item and a quantity above zero."
 NEGATIVE_VALUE = "{item}: a value cannot be negative."
 OUTPUT_QUANTITY = "{item}: say how much this stage made (above zero)."
@@ -313,6 +314,7 @@ def stage_complete(
         before = _lots_from(locked, stage.position - 1) if stage.position else []
         plan = _Production(locked, splits, uses, before, waste, scrap)
         if last:
+            _refuse_missing(splits, made)
             plan.finish(made, completed_on=workshop_today())
         else:
             plan.carry_on(stage, _wip_item(locked.product, stage), output_quantity)
@@ -364,13 +366,21 @@ def _stage_to_record(batch: Batch, stages: list[BatchStage], position: int) -> B
     return stage
 
 
+def _refuse_missing(splits, made) -> None:
+    said = {m.variant.pk for m in made}
+    missing = [s.variant.name for s in splits if s.planned and s.variant_id not in said]
+    if missing:
+        raise ValidationError([MADE_MISSING.format(variant=name) for name in missing])
+
+
 def _complete(batch, splits, made, user, posting, note) -> None:
     by_variant = {m.variant.pk: m for m in made}
     for split in splits:
-        m = by_variant.get(split.variant_id)
-        split.made = m.saleable if m else Decimal(0)
-        split.rejected = m.rejected if m else Decimal(0)
-        split.in_progress = m.in_progress if m else Decimal(0)
+        m = by_variant.get(split.variant_id) or Made(variant=split.variant, saleable=Decimal(0))
+        split.made, split.in_progress = m.saleable, m.in_progress
+        # Nothing to show for it: its planned units were rejected (as the ledger's loss says).
+        nothing = not (m.saleable or m.in_progress or m.rejected)
+        split.rejected = split.planned if nothing else m.rejected
     BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
     batch.status = Status.COMPLETED
     batch.completed_on = workshop_today()
@@ -385,7 +395,7 @@ def _record_yield(batch: Batch, splits) -> None:
     achieved_yield_record(
         version=batch.version,
         planned=batch.planned_units,
-        achieved=sum((s.made + s.in_progress for s in splits), Decimal(0)),
+        achieved=sum((s.made for s in splits), Decimal(0)),
         reference=batch.reference,
     )
 
@@ -419,8 +429,7 @@ def batch_finish_rest(
                 return StageDone(batch=locked, stage=last, result=None, replayed=True)
             raise ValidationError(NO_REST.format(ref=locked.reference))
         splits = list(locked.splits.select_related("variant__item"))
-        waiting = [s for s in splits if s.in_progress]
-        plan = _Production(locked, waiting, [], rest, waste, [], rest=True)
+        plan = _Production(locked, splits, [], rest, waste, [], rest=True)
         plan.finish(made, completed_on=workshop_today())
         result = posting_create(
             kind=PostingKind.PRODUCTION,
@@ -628,7 +637,8 @@ class _Production:
 
     def __init__(self, batch, splits, uses, before, waste, scrap, *, rest=False):
         self.batch = batch
-        self.splits = splits if rest else [s for s in splits if s.planned]
+        self.all_splits = [s for s in splits if s.planned]
+        self.splits = [s for s in splits if s.in_progress] if rest else self.all_splits
         self.uses = uses
         self.before = before  # BatchLot rows the stage consumes (what the last stage made)
         self.waste = waste
@@ -658,7 +668,7 @@ class _Production:
             quantities = split_exactly(quantity, units, QUANTUM)
         for n, (split, q, weight) in enumerate(zip(groups, quantities, units, strict=True)):
             key = f"w{split.variant_id}" if split else "wip"
-            suffix = f"-{_suffix(split.variant, n)}" if split else ""
+            suffix = f"-{_suffix(split.variant, n)}" if split and len(groups) > 1 else ""
             self.outputs.append(
                 Output(
                     key=key,
@@ -689,7 +699,7 @@ class _Production:
         for n, split in enumerate(self.splits):
             m = by_variant.get(split.variant_id) or Made(variant=split.variant, saleable=0)
             variant, keys = split.variant, []
-            code = f"{self.batch.reference}-{_suffix(variant, n)}"
+            code = _code(self.batch.reference, variant, n, self.all_splits)
             if m.saleable:
                 keys.append(f"v{variant.pk}")
                 k = standing[(LotRole.SALEABLE, variant.pk)]
@@ -722,7 +732,6 @@ class _Production:
                         note=m.reason.strip(),
                     )
                 )
-                shared.append(f"j{variant.pk}")
             shared.extend(keys)
             if not keys:
                 # Nothing saleable or in progress: its own inputs are rejected with it.
@@ -747,7 +756,7 @@ class _Production:
                     item=self.splits[0].variant.item,
                     quantity=Decimal(0),
                     weight=Decimal(1),
-                    note="Nothing saleable",
+                    note="Nothing saleable: the batch's shared cost is written off",
                 )
             )
             shared.append("lost")
@@ -838,6 +847,14 @@ def _suffix(variant: Variant, n: int) -> str:
     """The part of a lot code that names the variant: the last part of its SKU (LAV)."""
     tail = variant.item.sku.rsplit("-", 1)[-1].upper()[:8]
     return tail if tail and tail != variant.item.sku.upper() else f"V{n + 1}"
+
+
+def _code(reference: str, variant: Variant, n: int, splits) -> str:
+    """A variant's lot code: the batch reference and the variant's suffix, or the reference
+    alone when the batch makes one variant (a product without variants)."""
+    if len(splits) == 1:
+        return reference
+    return f"{reference}-{_suffix(variant, n)}"
 
 
 def _standing_lots(batch: Batch) -> Counter:

@@ -166,7 +166,15 @@ def test_a_reversed_batch_leaves_the_history_and_comes_back_with_its_new_figures
     receive(candle.lav_oil, candle.bench, "100", unit_cost="0.50", code="LAV2")
     receive(candle.ced_oil, candle.bench, "100", unit_cost="0.30", code="CED2")
     receive(candle.jar, candle.bench, "10", unit_cost="1.00", code="JAR2")
-    third = run(candle, lavender=2, cedar=2, made=[services.Made(candle.lavender, D(2))])
+    third = run(
+        candle,
+        lavender=2,
+        cedar=2,
+        made=[
+            services.Made(candle.lavender, D(2)),
+            services.Made(candle.cedar, D(0), D(2), reason="cracked"),
+        ],
+    )
     h = history.product_history(candle.product)
     assert h.runs[-1].batch == third and h.runs[-1].yield_percent == D("50.0")
     services.batch_reverse(batch=third, note="wrong wax lot", user=None, idempotency_key=key())

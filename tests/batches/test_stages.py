@@ -289,7 +289,12 @@ def test_reversing_a_batch_returns_its_inputs_and_it_can_be_completed_again(cand
         batch=batch,
         position=0,
         uses=planned_uses(candle),
-        made=[services.Made(variant=candle.cedar, saleable=D(10))],
+        made=[
+            services.Made(
+                variant=candle.lavender, saleable=D(0), rejected=D(5), reason="none poured"
+            ),
+            services.Made(variant=candle.cedar, saleable=D(10)),
+        ],
         user=None,
         idempotency_key=key(),
     )
@@ -326,7 +331,12 @@ def test_a_reversal_is_refused_once_another_batch_drew_from_an_output(soap, cand
             services.Use(item=candle.jar, quantity=D(1)),
             services.Use(item=lav.item, quantity=D(1), lot=lav),  # a candle in a gift set
         ],
-        made=[services.Made(variant=candle.cedar, saleable=D(1))],
+        made=[
+            services.Made(
+                variant=candle.lavender, saleable=D(0), rejected=D(5), reason="none poured"
+            ),
+            services.Made(variant=candle.cedar, saleable=D(1)),
+        ],
         user=None,
         idempotency_key=key(),
     )
@@ -399,8 +409,28 @@ def test_an_expired_lot_is_refused_and_listed_last(candle):
             batch=batch,
             position=0,
             uses=[services.Use(item=candle.wax, quantity=D(100), lot=old)],
-            made=[services.Made(variant=candle.cedar, saleable=D(1))],
+            made=[
+                services.Made(
+                    variant=candle.lavender, saleable=D(0), rejected=D(5), reason="none poured"
+                ),
+                services.Made(variant=candle.cedar, saleable=D(1)),
+            ],
             user=None,
             idempotency_key=key(),
         )
     assert "Soy wax lot OLD expired on" in str(e.value)
+
+
+def test_a_completion_that_leaves_a_planned_variant_out_is_refused(candle):
+    batch = plan(candle)
+    with pytest.raises(ValidationError) as e:
+        services.stage_complete(
+            batch=batch,
+            position=0,
+            uses=planned_uses(candle),
+            made=[services.Made(variant=candle.cedar, saleable=D(5))],
+            user=None,
+            idempotency_key=key(),
+        )
+    assert "Say what Lavender gave" in str(e.value)
+    assert not Posting.objects.filter(owner="batches").exists()
