@@ -25,6 +25,9 @@ MAKER_PERMISSIONS = {
     "stock.quarantine_lot",
     "materials.add_receipt",  # receive deliveries
     "batches.add_batch",  # plan, start, record stages, complete, finish the rest, cancel
+    "stock.add_dispatch",  # dispatch to customers, import orders
+    "stock.add_customer",
+    "stock.change_customer",
 }
 
 # What each role may do today, as the People page shows it.

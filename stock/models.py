@@ -494,3 +494,69 @@ class QuarantineEvent(ImmutableModel):
 
     def __str__(self):
         return f"{self.lot} {self.get_action_display().lower()}"
+
+
+# Customers and dispatches ------------------------------------------------------------------
+
+
+class Customer(models.Model):
+    """Who received stock. A dispatch names one, so a recall can reach them."""
+
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    address = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(Lower("name"), name="customer_name_lower")]
+
+    def __str__(self):
+        return self.name
+
+
+class Dispatch(models.Model):
+    """Stock sent to a customer: one posting out of stock (kind dispatch), owned by the
+    dispatch, reversed only through its own service (a return, a cancelled order)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="dispatches")
+    posting = models.OneToOneField(
+        Posting, on_delete=models.PROTECT, null=True, blank=True, related_name="dispatch"
+    )
+    dispatched_on = models.DateField()
+    channel = models.CharField(max_length=40, blank=True, help_text="Etsy, Shopify, a market…")
+    order_reference = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-dispatched_on", "-id"]
+        verbose_name_plural = "dispatches"
+        indexes = [models.Index(fields=["channel", "order_reference"])]
+
+    def __str__(self):
+        return f"Dispatch #{self.pk}"
+
+
+class DispatchLine(models.Model):
+    """What the customer ordered: an item (a variant's SKU) and how many. The lots it came from
+    are the posting's movements."""
+
+    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="lines")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(**QUANTITY)
+
+    class Meta:
+        ordering = ["dispatch", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="dispatch_line_positive")
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} {self.item}"

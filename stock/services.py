@@ -360,6 +360,36 @@ def lot_release(*, lot: Lot, note: str, user) -> Lot:
     return _quarantine(lot=lot, action=QuarantineAction.RELEASE, note=note, user=user)
 
 
+HOLD_REASON_REQUIRED = "Say why these lots are held (a customer complaint, a recall)."
+
+
+@transaction.atomic
+def lots_hold(*, lots: list[Lot], note: str, user) -> list[Lot]:
+    """Hold every lot of a recall at once, in one transaction (lot rows locked by primary
+    key): those already held stay held, the others are held with this reason. Returns the
+    lots it held."""
+    if not note.strip():
+        raise ValidationError(HOLD_REASON_REQUIRED)
+    locked = list(
+        Lot.objects.select_for_update(of=("self",))
+        .filter(pk__in=[lot.pk for lot in lots], quarantined=False, voided_by__isnull=True)
+        .order_by("pk")
+    )
+    for lot in locked:
+        lot.quarantined, lot.quarantine_note = True, note.strip()
+    Lot.objects.bulk_update(locked, ["quarantined", "quarantine_note"])
+    QuarantineEvent.objects.bulk_create(
+        QuarantineEvent(
+            lot=lot,
+            action=QuarantineAction.HOLD,
+            note=note.strip(),
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        for lot in locked
+    )
+    return locked
+
+
 @transaction.atomic
 def _quarantine(*, lot: Lot, action: str, note: str, user) -> Lot:
     lot = Lot.objects.select_for_update(of=("self",)).select_related("item").get(pk=lot.pk)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from stock import views
+from stock import views, views_dispatch
 
 app_name = "stock"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("adjust/", views.adjustment_new, name="adjust"),
     path("count/", views.count_new, name="count"),
     path("transfer/", views.transfer_new, name="transfer"),
+    path("dispatches/<int:pk>/", views_dispatch.dispatch_detail, name="dispatch"),
     path("locations/", views.location_list, name="locations"),
     path("locations/new/", views.location_edit, name="location-new"),
     path("locations/<int:pk>/edit/", views.location_edit, name="location-edit"),

@@ -1,0 +1,161 @@
+"""Customers and dispatches: stock sent to a customer as one posting out of stock, owned by the
+dispatch (docs/design.md, "Traceability"). Lines left without a lot are drawn
+first-expiry-first under the ledger's lock; expired and quarantined lots are refused."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from stock.engine import Line, posting_create, run_with_retries
+from stock.models import (
+    Customer,
+    Dispatch,
+    DispatchLine,
+    Item,
+    ItemKind,
+    Location,
+    Lot,
+    PostingKind,
+    workshop_today,
+)
+from stock.services import postings_reverse
+
+OWNER = "dispatches"
+
+CUSTOMER_NAME_REQUIRED = "Give the customer a name."
+NO_DISPATCH_LINES = "Add at least one line: what was sent, and how many."
+NOT_SOLD = "{item} is not a product: only product variants are dispatched."
+NOT_POSITIVE = "{item}: send at least one."
+LOT_OF_OTHER_ITEM = "Lot {lot} is {other}, not {item}."
+ALREADY_REVERSED = "{dispatch} was already reversed."
+IN_THE_FUTURE = "A dispatch cannot be dated in the future."
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One line of a dispatch: an item, how many, and the lot (None: first expiry first)."""
+
+    item: Item
+    quantity: Decimal
+    lot: Lot | None = None
+
+
+def customer_save(
+    *,
+    customer: Customer | None = None,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    address: str = "",
+    notes: str = "",
+) -> Customer:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": CUSTOMER_NAME_REQUIRED})
+    customer = customer or Customer()
+    customer.name, customer.email, customer.phone = name, email.strip(), phone.strip()
+    customer.address, customer.notes = address.strip(), notes.strip()
+    customer.save()
+    return customer
+
+
+def dispatch_create(
+    *,
+    customer: Customer,
+    lines: list[Sent],
+    location: Location,
+    user,
+    idempotency_key: str,
+    dispatched_on: date | None = None,
+    channel: str = "",
+    order_reference: str = "",
+    note: str = "",
+) -> Dispatch:
+    """One dispatch: its lines and one posting that takes them out of stock, all or nothing.
+    The same key twice: one dispatch."""
+    _check(lines, dispatched_on)
+
+    @transaction.atomic
+    def write() -> Dispatch:
+        earlier = Dispatch.objects.filter(key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
+        dispatch = Dispatch.objects.create(
+            customer=customer,
+            dispatched_on=dispatched_on or workshop_today(),
+            channel=channel.strip(),
+            order_reference=order_reference.strip(),
+            note=note.strip(),
+            key=idempotency_key,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        DispatchLine.objects.bulk_create(
+            DispatchLine(dispatch=dispatch, item=s.item, quantity=s.quantity) for s in lines
+        )
+        result = posting_create(
+            kind=PostingKind.DISPATCH,
+            lines=[
+                Line(location=location, quantity=-s.quantity, lot=s.lot, item=s.item) for s in lines
+            ],
+            user=user,
+            idempotency_key=idempotency_key,
+            reference=_reference(customer, channel, order_reference),
+            note=note.strip(),
+            owner=OWNER,
+            owner_ref=str(dispatch.pk),
+        )
+        dispatch.posting = result.posting
+        dispatch.save(update_fields=["posting"])
+        return dispatch
+
+    try:
+        return run_with_retries(write)
+    except IntegrityError:  # the same form, committed by a second tap at the same moment
+        earlier = Dispatch.objects.filter(key=idempotency_key).first()
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _check(lines: list[Sent], dispatched_on: date | None) -> None:
+    if not lines:
+        raise ValidationError(NO_DISPATCH_LINES)
+    if dispatched_on is not None and dispatched_on > workshop_today():
+        raise ValidationError(IN_THE_FUTURE)
+    errors = []
+    for s in lines:
+        if s.item.kind != ItemKind.VARIANT:
+            errors.append(NOT_SOLD.format(item=s.item.name))
+        elif s.quantity <= 0:
+            errors.append(NOT_POSITIVE.format(item=s.item.name))
+        elif s.lot is not None and s.lot.item_id != s.item.pk:
+            errors.append(LOT_OF_OTHER_ITEM.format(lot=s.lot.code, other=s.lot.item, item=s.item))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _reference(customer: Customer, channel: str, order_reference: str) -> str:
+    order = " ".join(part for part in (channel.strip(), order_reference.strip()) if part)
+    return f"To {customer.name}" + (f" ({order})" if order else "")
+
+
+def dispatch_reverse(*, dispatch: Dispatch, note: str, user, idempotency_key: str) -> Dispatch:
+    """A return or a cancelled order: the opposite posting puts the units back in the lots they
+    came from, where they were sent from."""
+
+    @transaction.atomic
+    def write() -> Dispatch:
+        locked = (
+            Dispatch.objects.select_for_update(of=("self",))
+            .select_related("posting")
+            .get(pk=dispatch.pk)
+        )
+        postings_reverse(
+            postings=[locked.posting], note=note, user=user, idempotency_key=idempotency_key
+        )
+        return locked
+
+    return run_with_retries(write)
