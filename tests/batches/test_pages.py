@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from batches import selectors
 from batches.forms import StageForm
+from batches.services import batch_start
 from batches.models import Batch, BatchLot, LotRole, Status
 from stock.models import Balance, Movement, Posting
 from tests.batches.conftest import plan
@@ -217,3 +218,15 @@ def test_the_list_filters_by_status_and_searches_by_reference(maker_client, cand
     assert done.reference in page.text and planned.reference not in page.text
     page = maker_client.get(reverse("batches:list"), {"q": planned.reference})
     assert planned.reference in page.text and done.reference not in page.text
+
+
+def test_the_admin_reads_a_started_batch_and_corrects_only_a_planned_one(owner, candle):
+    admin = Client()
+    admin.force_login(owner)
+    planned, started = plan(candle), plan(candle)
+    batch_start(batch=started, user=None)
+    page = admin.get(reverse("admin:batches_batch_change", args=[planned.pk]))
+    assert page.status_code == 200 and 'name="notes"' in page.text
+    page = admin.get(reverse("admin:batches_batch_change", args=[started.pk]))
+    assert page.status_code == 200 and 'name="notes"' not in page.text
+    assert admin.get(reverse("admin:batches_batch_add")).status_code == 403
