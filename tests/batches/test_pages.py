@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from batches import selectors
 from batches.forms import StageForm
-from batches.services import batch_start
 from batches.models import Batch, BatchLot, LotRole, Status
+from batches.services import batch_start
 from stock.models import Balance, Movement, Posting
 from tests.batches.conftest import plan
 
