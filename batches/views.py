@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from batches import selectors, services
+from batches import labels, selectors, services
 from batches.forms import (
     BatchFilterForm,
     CancelForm,
     FinishRestForm,
+    LabelsForm,
     PlanForm,
     ReverseForm,
     StageForm,
@@ -71,6 +72,30 @@ def batch_detail(request, pk):
     figures = selectors.batch_figures(batch)
     context = {"batch": batch, "f": figures, "reverse_form": ReverseForm()}
     return render(request, "batches/batch_detail.html", context)
+
+
+@permission_required(VIEW, raise_exception=True)
+def batch_labels(request, pk):
+    """Label sheets for one of the batch's saleable lots: the form (lot, sheet, how many, where
+    to start) and the sheets as they print. Bad figures are named on the form, never a 500."""
+    batch = _batch(pk)
+    lots = labels.product_lots(batch)
+    context = {"batch": batch, "lots": lots}
+    if not lots:
+        return render(request, "batches/labels.html", context)
+    data = {"lot": str(lots[0].lot_id), "sheet": "L7160", "start": "1", **request.GET.dict()}
+    chosen = next((b for b in lots if str(b.lot_id) == data["lot"].strip()), None)
+    data.setdefault("count", str(labels.default_count(chosen)))
+    form = LabelsForm(data, batch=batch, lots=lots)
+    context["form"] = form
+    if form.is_valid():
+        batch_lot, sheet = form.cleaned_data["lot"], form.cleaned_data["sheet"]
+        context.update(
+            sheet=sheet,
+            sheets=labels.sheets_of(form.cleaned_data["count"], form.cleaned_data["start"], sheet),
+            label=labels.label_for(batch, batch_lot, labels.lot_address(batch_lot.lot, request)),
+        )
+    return render(request, "batches/labels.html", context)
 
 
 # Planning ----------------------------------------------------------------------------------
