@@ -2,18 +2,19 @@
 (quantity in any compatible unit, an optional lot), a few rows for extras and substitutes,
 waste and scrap, and on the last stage what each variant gave."""
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from batches import services
+from batches import labels, services
 from batches.models import Status
 from recipes.models import Product, RecipeVersion
 from recipes.selectors import even_split
 from stock.forms import IdempotentForm, QuantityField, new_key
-from stock.models import Item, ItemKind, workshop_today
+from stock.models import Item, ItemKind, Lot, workshop_today
 from stock.units import Unit, compatible_units, convert, display, plain
 
 EXTRA_ROWS = 2
@@ -418,3 +419,98 @@ class BatchFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", "Any status"), *Status.choices]
         self.fields["product"].queryset = Product.objects.order_by("name")
+
+
+# Labels ------------------------------------------------------------------------------------
+
+NOT_A_PRODUCT_LOT = (
+    "Lot {code} is not a saleable lot of batch {ref}: labels go on finished products. "
+    "Choose {choices}."
+)
+NO_SUCH_LOT = "Choose a saleable lot of batch {ref}: {choices}."
+UNKNOWN_SHEET = "Choose a label sheet: {choices}."
+COUNT_RANGE = "How many labels: a whole number from 1 to {most}."
+START_RANGE = (
+    "Start at a label from 1 to {n}: a sheet of {sheet} has {n} labels "
+    "({columns} across, {rows} down)."
+)
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # a lot's id at most; nothing Python chokes on
+
+
+def _whole_number(text) -> int | None:
+    text = str(text or "").strip()
+    return int(text) if WHOLE_NUMBER.fullmatch(text) else None
+
+
+class LabelsForm(forms.Form):
+    """Which of the batch's saleable lots, which label stock, how many labels, and where on a
+    sheet already partly used to start. Read from the query string: it changes nothing."""
+
+    lot = forms.CharField(label="Lot")
+    sheet = forms.CharField(label="Label sheet")
+    count = forms.CharField(label="How many labels")
+    start = forms.CharField(
+        label="Start at label",
+        help_text="Counted along the rows from the top left: on a new sheet, 1.",
+    )
+
+    def __init__(self, *args, batch, lots, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch, self.lots = batch, {str(b.lot_id): b for b in lots}
+        self.fields["lot"].widget = forms.Select(
+            choices=[(str(b.lot_id), labels.lot_choice(b)) for b in lots]
+        )
+        self.fields["sheet"].widget = forms.Select(
+            choices=[(s.code, s.name) for s in labels.SHEETS.values()]
+        )
+        sheet = labels.SHEETS.get(str(self.data.get("sheet", "")), labels.SHEETS["L7160"])
+        number = {"min": 1, "inputmode": "numeric"}
+        self.fields["count"].widget = forms.NumberInput(attrs={**number, "max": labels.MAX_LABELS})
+        self.fields["start"].widget = forms.NumberInput(attrs={**number, "max": sheet.per_sheet})
+        for name, message in [
+            ("lot", NO_SUCH_LOT.format(ref=batch.reference, choices=self._lot_codes())),
+            ("sheet", UNKNOWN_SHEET.format(choices=", ".join(labels.SHEETS))),
+            ("count", COUNT_RANGE.format(most=labels.MAX_LABELS)),
+            ("start", _start_range(sheet)),
+        ]:
+            self.fields[name].error_messages["required"] = message
+
+    def _lot_codes(self) -> str:
+        return ", ".join(b.lot.code for b in self.lots.values())
+
+    def clean_lot(self):
+        chosen = self.lots.get(self.cleaned_data["lot"].strip())
+        if chosen is not None:
+            return chosen
+        number = _whole_number(self.cleaned_data["lot"])
+        other = Lot.objects.filter(pk=number).first() if number is not None else None
+        message = NOT_A_PRODUCT_LOT if other else NO_SUCH_LOT
+        code = other.code if other else ""
+        raise ValidationError(
+            message.format(code=code, ref=self.batch.reference, choices=self._lot_codes())
+        )
+
+    def clean_sheet(self):
+        sheet = labels.SHEETS.get(self.cleaned_data["sheet"].strip())
+        if sheet is None:
+            raise ValidationError(UNKNOWN_SHEET.format(choices=", ".join(labels.SHEETS)))
+        return sheet
+
+    def clean_count(self):
+        count = _whole_number(self.cleaned_data["count"])
+        if count is None or not 1 <= count <= labels.MAX_LABELS:
+            raise ValidationError(COUNT_RANGE.format(most=labels.MAX_LABELS))
+        return count
+
+    def clean_start(self):
+        sheet = self.cleaned_data.get("sheet") or labels.SHEETS["L7160"]
+        start = _whole_number(self.cleaned_data["start"])
+        if start is None or not 1 <= start <= sheet.per_sheet:
+            raise ValidationError(_start_range(sheet))
+        return start
+
+
+def _start_range(sheet: labels.Sheet) -> str:
+    return START_RANGE.format(
+        n=sheet.per_sheet, sheet=sheet.code, columns=sheet.columns, rows=sheet.rows
+    )

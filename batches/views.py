@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from batches import charts, history, selectors, services
+from batches import charts, history, labels, selectors, services
 from batches.forms import (
     BatchFilterForm,
     CancelForm,
     FinishRestForm,
+    LabelsForm,
     PlanForm,
     ReverseForm,
     StageForm,
@@ -82,6 +83,30 @@ def product_history(request, pk):
     if runs.runs:
         context.update(yield_chart=charts.yield_chart(runs), cost_chart=charts.cost_chart(runs))
     return render(request, "batches/history.html", context)
+
+
+@permission_required(VIEW, raise_exception=True)
+def batch_labels(request, pk):
+    """Label sheets for one of the batch's saleable lots: the form (lot, sheet, how many, where
+    to start) and the sheets as they print. Bad figures are named on the form, never a 500."""
+    batch = _batch(pk)
+    lots = labels.product_lots(batch)
+    context = {"batch": batch, "lots": lots}
+    if not lots:
+        return render(request, "batches/labels.html", context)
+    data = {"lot": str(lots[0].lot_id), "sheet": "L7160", "start": "1", **request.GET.dict()}
+    chosen = next((b for b in lots if str(b.lot_id) == data["lot"].strip()), None)
+    data.setdefault("count", str(labels.default_count(chosen)))
+    form = LabelsForm(data, batch=batch, lots=lots)
+    context["form"] = form
+    if form.is_valid():
+        batch_lot, sheet = form.cleaned_data["lot"], form.cleaned_data["sheet"]
+        context.update(
+            sheet=sheet,
+            sheets=labels.sheets_of(form.cleaned_data["count"], form.cleaned_data["start"], sheet),
+            label=labels.label_for(batch, batch_lot, labels.lot_address(batch_lot.lot, request)),
+        )
+    return render(request, "batches/labels.html", context)
 
 
 # Planning ----------------------------------------------------------------------------------

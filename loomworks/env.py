@@ -5,6 +5,7 @@ variable, instead of silently falling back to a default.
 """
 
 import os
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -47,6 +48,22 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_site_url(name: str) -> str:
+    """The address people reach the site at, scheme and host (https://loom.example.com), with
+    no trailing slash; empty when unset. No path: the site's own links carry theirs."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    bad = parts.path not in ("", "/") or parts.query or parts.fragment
+    if parts.scheme not in ("http", "https") or not parts.netloc or bad:
+        raise ImproperlyConfigured(
+            f"{name} must be the site's address with http:// or https://, like "
+            f"https://loom.example.com (no path); got {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 def database_config(url: str, *, sqlite_path) -> dict:

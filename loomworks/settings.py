@@ -5,7 +5,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from loomworks.env import database_config, env_bool, env_int, env_list, env_str
+from loomworks.env import (
+    database_config,
+    env_bool,
+    env_int,
+    env_list,
+    env_site_url,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -20,6 +27,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 CURRENCY = env_str("CURRENCY", "EUR")
+# The site's address (https://loom.example.com), for what leaves the site: the QR code on a
+# product label. Empty: the address the request came to.
+SITE_URL = env_site_url("SITE_URL")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

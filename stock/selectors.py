@@ -26,6 +26,7 @@ from stock.models import (
     Allocation,
     Balance,
     Item,
+    ItemKind,
     Location,
     Lot,
     Movement,
@@ -270,6 +271,76 @@ def lots_upstream(lot: Lot) -> list[tuple[Lot, int]]:
 def lots_downstream(lot: Lot) -> list[tuple[Lot, int]]:
     """(lot, steps on) for every lot that `lot` went into, however many stages on."""
     return _walk(_DOWNSTREAM_SQL, lot)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One allocation on the way up from a lot: `quantity` of `input_lot` (in its item's
+    unit) went into `output_lot`, of which the posting that made it made `made`."""
+
+    output_lot_id: int
+    made: Decimal
+    input_lot_id: int
+    input_item_id: int
+    input_is_material: bool
+    quantity: Decimal
+
+
+# Every allocation upstream of a lot, through what production made (semi-finished lots, units
+# left in progress, scrap remelted) up to the bought materials, where it stops: a lot of a
+# material is an ingredient, whatever made it (a batch's return is still that material). Each
+# row carries how much its output lot's posting made of it, so a caller can tell what share of
+# an input lot's contents went on. One query; reversed productions are left out.
+_FEEDS_SQL = """
+WITH RECURSIVE feed(allocation_id, output_lot_id, input_lot_id, posting_id, quantity, depth) AS (
+    SELECT a.id, a.output_lot_id, m.lot_id, a.posting_id, a.quantity, 1
+    FROM stock_allocation a
+    JOIN stock_movement m ON m.id = a.movement_id
+    WHERE a.output_lot_id = CAST(%s AS BIGINT)
+      AND NOT EXISTS (SELECT 1 FROM stock_posting r WHERE r.reverses_id = a.posting_id)
+    UNION
+    SELECT a.id, a.output_lot_id, m.lot_id, a.posting_id, a.quantity, feed.depth + 1
+    FROM feed
+    JOIN stock_lot l ON l.id = feed.input_lot_id
+    JOIN stock_item i ON i.id = l.item_id
+    JOIN stock_allocation a ON a.output_lot_id = feed.input_lot_id
+    JOIN stock_movement m ON m.id = a.movement_id
+    WHERE i.kind <> %s
+      AND NOT EXISTS (SELECT 1 FROM stock_posting r WHERE r.reverses_id = a.posting_id)
+      AND feed.depth < 50
+)
+SELECT DISTINCT f.allocation_id, f.output_lot_id, f.input_lot_id, l.item_id, i.kind, f.quantity,
+    (SELECT SUM(o.quantity) FROM stock_movement o
+     WHERE o.posting_id = f.posting_id AND o.lot_id = f.output_lot_id AND o.quantity > 0)
+FROM feed f
+JOIN stock_lot l ON l.id = f.input_lot_id
+JOIN stock_item i ON i.id = l.item_id
+ORDER BY f.allocation_id
+"""
+
+
+def _decimal(value) -> Decimal:
+    """A figure from a raw query: PostgreSQL gives a Decimal, SQLite a float or an int."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def feeds_upstream(lot: Lot) -> list[Feed]:
+    """What went into `lot`, all the way up to the bought materials, as allocations."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FEEDS_SQL, [lot.pk, ItemKind.MATERIAL.value])
+        rows = cursor.fetchall()
+    return [
+        Feed(
+            output_lot_id=output_lot_id,
+            made=_decimal(made),
+            input_lot_id=input_lot_id,
+            input_item_id=item_id,
+            input_is_material=kind == ItemKind.MATERIAL,
+            quantity=_decimal(quantity),
+        )
+        for _, output_lot_id, input_lot_id, item_id, kind, quantity, made in rows
+        if made
+    ]
 
 
 def locations_with_stock():

@@ -69,4 +69,20 @@
     delete form.dataset.submitted;
     form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
   });
+
+  // Label sheets: the Print button prints; a label whose words do not fit is marked on screen,
+  // with a note, since paper would cut them off.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+  window.addEventListener("load", function () {
+    var cut = 0;
+    document.querySelectorAll(".sheet .label-text").forEach(function (text) {
+      var over = text.scrollHeight > text.clientHeight + 1 || text.scrollWidth > text.clientWidth + 1;
+      text.closest(".label").classList.toggle("overflowing", over);
+      if (over) cut += 1;
+    });
+    var note = document.querySelector("[data-label-overflow]");
+    if (note) note.hidden = cut === 0;
+  });
 })();
