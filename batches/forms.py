@@ -24,6 +24,9 @@ FEFO = "first-expiry-first"
 NOT_NUMBER_FOR = "{name}: {error}"
 UNKNOWN_LOT = "{item}: that lot is not at this batch's location."
 NEW_ITEM_NEEDS_NAME = "Give the new scrap item a name, or choose one."
+# A date picker reads only ISO dates: left to the locale (en-gb: 02/12/2026) its initial value
+# (today, on the plan) is dropped and the picker shows empty.
+DATE_INPUT = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
 
 
 def _unit_choices(unit: str):
@@ -49,10 +52,10 @@ def lot_label(balance) -> str:
 class PlanForm(IdempotentForm):
     """How many of each variant, when, and notes."""
 
-    production_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    production_date = forms.DateField(widget=DATE_INPUT)
     expected_completion = forms.DateField(
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DATE_INPUT,
         help_text="Left empty: the production date plus the stages' durations.",
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -412,8 +415,8 @@ class BatchFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Reference or note")
     status = forms.ChoiceField(required=False, label="Status")
     product = forms.ModelChoiceField(queryset=None, required=False, empty_label="All products")
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, widget=DATE_INPUT)
+    until = forms.DateField(required=False, widget=DATE_INPUT)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -65,9 +65,24 @@
     var form = event.detail.elt && event.detail.elt.closest("form[data-offline-safe]");
     if (!form) return;
     var note = form.querySelector(".offline-note");
-    if (note) note.hidden = false;
+    var buttons = form.querySelectorAll("button[type=submit]");
     delete form.dataset.submitted;
-    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
+    buttons.forEach(function (b) { b.disabled = false; });
+    if (!note) return;
+    // The note sits just above the button: show both where the finger is, not at the top of
+    // a long form.
+    note.hidden = false;
+    note.scrollIntoView({ block: "nearest" });
+    if (buttons.length) buttons[buttons.length - 1].scrollIntoView({ block: "nearest" });
+  });
+
+  // The same form answered with its errors, swapped in place: the button that was tapped sits
+  // far below them on a long stage form, so bring the first error into view.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-offline-safe]")) return;
+    var error = form.querySelector(".form-errors, .has-error");
+    if (error) error.scrollIntoView({ block: "center" });
   });
 
   // Label sheets: the Print button prints; a label whose words do not fit is marked on screen,
