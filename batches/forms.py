@@ -329,6 +329,8 @@ class StageForm(forms.Form):
 
     def gains(self) -> list[str]:
         """Variants that gave more saleable units than planned: allowed, worth a second look."""
+        if not self.last:
+            return []
         return [
             f"{m.variant.name}: {display(m.saleable)} saleable of {display(s.planned)} planned"
             for m, s in zip(self.made, self.splits, strict=True)

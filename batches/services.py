@@ -9,7 +9,7 @@ inputs over its own units (docs/design.md, "Batches").
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -48,6 +48,7 @@ from stock.models import (
     Movement,
     Posting,
     PostingKind,
+    Workshop,
     current_workshop,
     production_location,
     workshop_today,
@@ -81,6 +82,16 @@ CANCEL_REASON = "Say why the batch is cancelled."
 RETURN_NOT_USED = "{item} was not used by batch {ref}: only what it used can be returned."
 RETURN_TOO_MUCH = "{item}: batch {ref} used {used}; {wanted} cannot be returned."
 NO_REST = "Batch {ref} has no units left in progress."
+STALE_FORM = (
+    "This {stage} form was sent before the batch was reversed, so nothing was recorded. "
+    "Open the stage again to record it anew."
+)
+REST_DOES_NOT_ADD_UP = (
+    "{variant}: {n} units were left in progress; saleable, rejected and still not ready must "
+    "add up to that."
+)
+TOTAL_TOO_LARGE = "That is more units than the ledger can hold."
+DATE_TOO_FAR = "That date is too far off: check the year."
 MADE_MISSING = "Say what {variant} gave: saleable, rejected or not ready yet (0 is an answer)."
 SCRAP_NEEDS_ITEM = "Scrap needs an item and a quantity above zero."
 NEGATIVE_VALUE = "{item}: a value cannot be negative."
@@ -120,11 +131,14 @@ class Waste:
 
 @dataclass(frozen=True)
 class Scrap:
-    """Kept as its own item and lot, at its recoverable value."""
+    """Kept as its own item and lot, at its recoverable value. With no item, a new scrap
+    item called `name` (in `unit`) is made with the stage, in its transaction."""
 
-    item: Item
+    item: Item | None
     quantity: Decimal
     value: Decimal
+    name: str = ""
+    unit: str = Unit.G
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,8 @@ def batch_plan(
     _check_split(product, split)
     if expected_completion is not None and expected_completion < production_date:
         raise ValidationError({"expected_completion": COMPLETION_BEFORE_START})
+    if production_date.year > 9000 or (expected_completion and expected_completion.year > 9000):
+        raise ValidationError(DATE_TOO_FAR)
     location = production_location()
     if location is None:
         raise ValidationError(NO_LOCATION)
@@ -170,6 +186,9 @@ def batch_plan(
         earlier = Batch.objects.filter(plan_key=idempotency_key).first()
         if earlier is not None:
             return earlier
+        # References come from one workshop-wide pattern: its row is the lock that keeps two
+        # plans (of any products) from taking the same number.
+        Workshop.objects.select_for_update().filter(pk=current_workshop().pk).first()
         locked = Product.objects.select_for_update().get(pk=product.pk)
         if locked.archived:
             raise ValidationError(ARCHIVED_PRODUCT.format(product=product.name))
@@ -234,6 +253,8 @@ def _check_split(product: Product, split: dict[Variant, Decimal]) -> None:
         raise ValidationError(errors)
     if not any(units > 0 for units in split.values()):
         raise ValidationError(NOTHING_PLANNED)
+    if sum(split.values(), Decimal(0)) >= MAX_QUANTITY:
+        raise ValidationError(TOTAL_TOO_LARGE)
 
 
 def _next_reference(product: Product, day: date) -> str:
@@ -312,7 +333,7 @@ def stage_complete(
         last = stage.position == len(stages) - 1
         splits = list(locked.splits.select_related("variant__item"))
         before = _lots_from(locked, stage.position - 1) if stage.position else []
-        plan = _Production(locked, splits, uses, before, waste, scrap)
+        plan = _Production(locked, splits, uses, before, waste, _with_items(scrap))
         if last:
             _refuse_missing(splits, made)
             plan.finish(made, completed_on=workshop_today())
@@ -330,6 +351,8 @@ def stage_complete(
             owner=OWNER,
             owner_ref=locked.reference,
         )
+        if result.replayed and Posting.objects.filter(reverses=result.posting).exists():
+            raise ValidationError(STALE_FORM.format(stage=stage.name), code="stale_form")
         plan.record_lots(result, stage.position)
         stage.posting, stage.done_at, stage.done_by = result.posting, timezone.now(), _user(user)
         stage.note = note.strip()
@@ -371,6 +394,20 @@ def _refuse_missing(splits, made) -> None:
     missing = [s.variant.name for s in splits if s.planned and s.variant_id not in said]
     if missing:
         raise ValidationError([MADE_MISSING.format(variant=name) for name in missing])
+
+
+def _refuse_rest_figures(waiting, made) -> None:
+    """Finishing the rest settles exactly the units left in progress: a stale form (a second
+    tablet) cannot make more of them than there are."""
+    _refuse_missing(waiting, made)
+    by_variant = {m.variant.pk: m for m in made}
+    errors = [
+        REST_DOES_NOT_ADD_UP.format(variant=s.variant.name, n=display(s.in_progress))
+        for s in waiting
+        if (m := by_variant[s.variant_id]).saleable + m.rejected + m.in_progress != s.in_progress
+    ]
+    if errors:
+        raise ValidationError(errors)
 
 
 def _complete(batch, splits, made, user, posting, note) -> None:
@@ -429,6 +466,7 @@ def batch_finish_rest(
                 return StageDone(batch=locked, stage=last, result=None, replayed=True)
             raise ValidationError(NO_REST.format(ref=locked.reference))
         splits = list(locked.splits.select_related("variant__item"))
+        _refuse_rest_figures([s for s in splits if s.in_progress], made)
         plan = _Production(locked, splits, [], rest, waste, [], rest=True)
         plan.finish(made, completed_on=workshop_today())
         result = posting_create(
@@ -509,9 +547,11 @@ def batch_cancel(
 
 
 def _write_off(batch, wip, returns, note, user, idempotency_key) -> Posting:
-    used = _used_by(batch)
+    used, expiries = _used_by(batch)
     held = [b for row in wip for b in row.on_hand]
-    lines = [Line(location=b.location, quantity=-b.quantity, lot=b.lot) for b in held]
+    lines = [
+        Line(location=b.location, quantity=-b.quantity, lot=b.lot, unusable_ok="any") for b in held
+    ]
     outputs = []
     for n, r in enumerate(returns):
         quantity, value = used.get(r.item.pk, (Decimal(0), Decimal(0)))
@@ -534,6 +574,8 @@ def _write_off(batch, wip, returns, note, user, idempotency_key) -> Posting:
                 quantity=r.quantity,
                 lot_code=f"{batch.reference}-RET{n + 1}",
                 value=(value * r.quantity / quantity).quantize(Decimal("0.0000000001")),
+                expiry_date=expiries.get(r.item.pk),
+                cap_expiry=False,  # it keeps the date of the lots it came from
             )
         )
     loss = LossLine(
@@ -559,8 +601,9 @@ def _write_off(batch, wip, returns, note, user, idempotency_key) -> Posting:
     return result.posting
 
 
-def _used_by(batch: Batch) -> dict[int, tuple[Decimal, Decimal]]:
-    """What the batch's standing stage postings drew, per item: (quantity, cost)."""
+def _used_by(batch: Batch) -> tuple[dict[int, tuple[Decimal, Decimal]], dict[int, date]]:
+    """What the batch's standing stage postings drew, per item: (quantity, cost); and the
+    earliest expiry among the lots it drew of each."""
     rows = (
         Movement.objects.filter(
             posting__owner=OWNER,
@@ -570,13 +613,18 @@ def _used_by(batch: Batch) -> dict[int, tuple[Decimal, Decimal]]:
             quantity__lt=0,
         )
         .exclude(lot__item__kind=ItemKind.INTERMEDIATE)
-        .values("lot__item_id", "quantity", "unit_cost")
+        .values("lot__item_id", "quantity", "unit_cost", "lot__expiry_date")
     )
     used: dict[int, tuple[Decimal, Decimal]] = {}
+    expiries: dict[int, date] = {}
     for row in rows:
-        q, v = used.get(row["lot__item_id"], (Decimal(0), Decimal(0)))
-        used[row["lot__item_id"]] = (q - row["quantity"], v - row["quantity"] * row["unit_cost"])
-    return used
+        item = row["lot__item_id"]
+        q, v = used.get(item, (Decimal(0), Decimal(0)))
+        used[item] = (q - row["quantity"], v - row["quantity"] * row["unit_cost"])
+        expiry = row["lot__expiry_date"]
+        if expiry is not None and (item not in expiries or expiry < expiries[item]):
+            expiries[item] = expiry
+    return used, expiries
 
 
 def batch_reverse(*, batch: Batch, note: str, user, idempotency_key: str) -> Batch:
@@ -639,6 +687,8 @@ class _Production:
         self.batch = batch
         self.all_splits = [s for s in splits if s.planned]
         self.splits = [s for s in splits if s.in_progress] if rest else self.all_splits
+        self.codes = _codes(batch.reference, self.all_splits)
+        self.tails = suffixes(self.all_splits)
         self.uses = uses
         self.before = before  # BatchLot rows the stage consumes (what the last stage made)
         self.waste = waste
@@ -666,9 +716,9 @@ class _Production:
             if quantity is None or quantity <= 0:
                 raise ValidationError(OUTPUT_QUANTITY.format(item=item.name))
             quantities = split_exactly(quantity, units, QUANTUM)
-        for n, (split, q, weight) in enumerate(zip(groups, quantities, units, strict=True)):
+        for split, q, weight in zip(groups, quantities, units, strict=True):
             key = f"w{split.variant_id}" if split else "wip"
-            suffix = f"-{_suffix(split.variant, n)}" if split and len(groups) > 1 else ""
+            suffix = f"-{self.tails[split.variant_id]}" if split and len(groups) > 1 else ""
             self.outputs.append(
                 Output(
                     key=key,
@@ -696,10 +746,10 @@ class _Production:
         expiry = completed_on + timedelta(days=life) if life else None
         wip_item = _wip_item(self.batch.product, None)
         standing = _standing_lots(self.batch)
-        for n, split in enumerate(self.splits):
+        for split in self.splits:
             m = by_variant.get(split.variant_id) or Made(variant=split.variant, saleable=0)
             variant, keys = split.variant, []
-            code = _code(self.batch.reference, variant, n, self.all_splits)
+            code = self.codes[variant.pk]
             if m.saleable:
                 keys.append(f"v{variant.pk}")
                 k = standing[(LotRole.SALEABLE, variant.pk)]
@@ -722,7 +772,8 @@ class _Production:
                     code + "-WIP" + (str(k + 1) if k else ""),
                     None,
                 )
-            if m.rejected:
+            shared.extend(keys)
+            if keys and m.rejected:
                 self.losses.append(
                     LossLine(
                         key=f"j{variant.pk}",
@@ -732,16 +783,16 @@ class _Production:
                         note=m.reason.strip(),
                     )
                 )
-            shared.extend(keys)
-            if not keys:
-                # Nothing saleable or in progress: its own inputs are rejected with it.
+            elif not keys:
+                # Nothing saleable or in progress: its units were rejected, and its own
+                # inputs with them (one loss that carries their cost).
                 keys = [f"x{variant.pk}"]
                 self.losses.append(
                     LossLine(
                         key=keys[0],
                         kind=LossKind.REJECTION,
                         item=variant.item,
-                        quantity=m.rejected or split.planned or Decimal(1),
+                        quantity=m.rejected or self.units_of(split),
                         weight=Decimal(1),
                         note=m.reason.strip() or "Nothing saleable",
                     )
@@ -762,6 +813,11 @@ class _Production:
             shared.append("lost")
         self._losses_and_scrap(shared)
         self._inputs()
+
+    def units_of(self, split) -> Decimal:
+        """The units this posting settles for a variant: its planned ones, or when finishing
+        the rest, those left in progress."""
+        return split.in_progress if self.rest else split.planned
 
     def _output(self, key, item, quantity, role_variant, code, expiry) -> None:
         self.outputs.append(
@@ -819,6 +875,7 @@ class _Production:
                         quantity=-balance.quantity,
                         lot=b.lot,
                         feeds=self._own(b.variant_id, b.lot.item_id),
+                        unusable_ok="expired",  # its expiry is for the finished goods
                     )
                 )
         for u in self.uses:
@@ -849,12 +906,21 @@ def _suffix(variant: Variant, n: int) -> str:
     return tail if tail and tail != variant.item.sku.upper() else f"V{n + 1}"
 
 
-def _code(reference: str, variant: Variant, n: int, splits) -> str:
+def suffixes(splits) -> dict[int, str]:
+    """{variant id: the part of its lot codes that names it}, unique within the batch: the
+    last part of each SKU (LAV), or the variant's position (V2) when two would be alike."""
+    tails = {s.variant_id: _suffix(s.variant, n) for n, s in enumerate(splits)}
+    if len(set(tails.values())) == len(tails):
+        return tails
+    return {s.variant_id: f"V{n + 1}" for n, s in enumerate(splits)}
+
+
+def _codes(reference: str, splits) -> dict[int, str]:
     """A variant's lot code: the batch reference and the variant's suffix, or the reference
     alone when the batch makes one variant (a product without variants)."""
     if len(splits) == 1:
-        return reference
-    return f"{reference}-{_suffix(variant, n)}"
+        return {splits[0].variant_id: reference}
+    return {v: f"{reference}-{tail}" for v, tail in suffixes(splits).items()}
 
 
 def _standing_lots(batch: Batch) -> Counter:
@@ -871,14 +937,18 @@ def _wip_item(product: Product, stage: BatchStage | None) -> Item:
     made the first time it is needed."""
     if stage is not None and stage.output_item is not None:
         return stage.output_item
-    item, _ = Item.objects.get_or_create(
-        sku=f"{product.code.upper()}-WIP",
-        defaults={
-            "name": WIP_NAME.format(product=product.name),
-            "unit": Unit.EACH,
-            "kind": ItemKind.INTERMEDIATE,
-        },
-    )
+    sku = f"{product.code.upper()}-WIP"
+    item = Item.objects.filter(sku__iexact=sku).first()
+    if item is not None and item.kind != ItemKind.INTERMEDIATE:
+        sku = f"{product.code.upper()}-WIP-PRODUCT"  # a material took the SKU first
+        item = Item.objects.filter(sku__iexact=sku).first()
+    if item is None:
+        item = Item.objects.create(
+            sku=sku,
+            name=WIP_NAME.format(product=product.name),
+            unit=Unit.EACH,
+            kind=ItemKind.INTERMEDIATE,
+        )
     return item
 
 
@@ -891,7 +961,7 @@ def lots_before(batch: Batch, position: int) -> list[BatchLot]:
 def used_items(batch: Batch) -> list[tuple[Item, Decimal]]:
     """The materials the batch's standing stages drew, with how much: what a cancel may
     return."""
-    used = _used_by(batch)
+    used, _ = _used_by(batch)
     items = Item.objects.in_bulk(list(used))
     return [(items[pk], q) for pk, (q, _) in used.items()]
 
@@ -936,6 +1006,8 @@ def _check_figures(uses, made, waste, scrap) -> None:
     for u in uses:
         if u.quantity < 0:
             errors.append(NEGATIVE_QUANTITY.format(item=u.item.name))
+    if sum((m.saleable + m.rejected + m.in_progress for m in made), Decimal(0)) >= MAX_QUANTITY:
+        errors.append(TOTAL_TOO_LARGE)
     for m in made:
         if min(m.saleable, m.rejected, m.in_progress) < 0:
             errors.append(NEGATIVE_OUTPUT.format(variant=m.variant.name))
@@ -973,16 +1045,28 @@ def _event(batch, kind, user, *, stage="", posting=None, note="") -> None:
     )
 
 
-def scrap_item_create(*, name: str, unit: str) -> Item:
+def _with_items(scrap: list[Scrap]) -> list[Scrap]:
+    return [
+        s if s.item is not None else replace(s, item=_scrap_item(s.name, s.unit)) for s in scrap
+    ]
+
+
+def _scrap_item(name: str, unit: str) -> Item:
     """A scrap item named on the stage form that the catalog does not have yet (wax offcuts,
-    low-grade rough): kept as its own item, at its recoverable value."""
-    name = " ".join(name.split())
+    low-grade rough), made inside the stage's transaction: a refused stage leaves none
+    behind, and two tablets naming it at once share one."""
+    name = " ".join(name.split())[:200]
     existing = Item.objects.filter(kind=ItemKind.SCRAP, name__iexact=name).first()
     if existing is not None:
         return existing
     base = "SCRAP-" + "".join(ch if ch.isalnum() else "-" for ch in name.upper())[:40]
-    sku, n = base, 1
-    while Item.objects.filter(sku__iexact=sku).exists():
-        n += 1
+    sku = base
+    for n in range(2, 100):
+        if not Item.objects.filter(sku__iexact=sku).exists():
+            break
         sku = f"{base}-{n}"
-    return Item.objects.create(sku=sku, name=name[:200], unit=unit, kind=ItemKind.SCRAP)
+    try:
+        with transaction.atomic():
+            return Item.objects.create(sku=sku, name=name, unit=unit, kind=ItemKind.SCRAP)
+    except IntegrityError:  # made by another tablet at the same moment
+        return Item.objects.get(sku__iexact=sku)

@@ -216,11 +216,7 @@ def stage_record(request, pk, position):
 
 def _record(request, batch, stage, form):
     scrap = [
-        services.Scrap(
-            item=item or services.scrap_item_create(name=name, unit=unit),
-            quantity=quantity,
-            value=value,
-        )
+        services.Scrap(item=item, quantity=quantity, value=value, name=name, unit=unit)
         for item, name, unit, quantity, value in form.scrap
     ]
     return services.stage_complete(

@@ -111,6 +111,9 @@ def product_update(
     product.name, product.description = name, description
     product.shelf_life_days, product.archived = shelf_life_days, archived
     product.save()
+    # Its variants' items carry the same shelf life, so the ledger never falls back to one
+    # the product no longer has.
+    Item.objects.filter(variant__product=product).update(shelf_life_days=shelf_life_days)
     return product
 
 

@@ -165,6 +165,10 @@ class Line:
     counted: bool = False
     expected: Decimal | None = None  # counted lines: the balance the person saw
     feeds: tuple[str, ...] | None = None
+    # A named lot that may be drawn although it is not usable: "expired" (a batch's own
+    # semi-finished lot, whose expiry only tells the finished goods theirs), "any" (expired or
+    # held: a cancelled batch writing off its own work in progress). Empty: usable lots only.
+    unusable_ok: str = ""
 
     @property
     def the_item(self) -> Item:
@@ -188,6 +192,9 @@ class Output:
     expiry_date: date | None = None
     weight: Decimal | None = None
     value: Decimal | None = None
+    # False: the given expiry stands (material returned to the shelf keeps its own date);
+    # by default an output never outlives the earliest lot allocated to it.
+    cap_expiry: bool = True
 
 
 @dataclass(frozen=True)
@@ -389,6 +396,7 @@ def lines_fingerprint(
                     ",".join(line.feeds) if line.feeds is not None else "*",
                 )
             )
+            + (f"|{line.unusable_ok}" if line.unusable_ok else "")
         )
     for o in outputs:
         parts.append(
@@ -406,6 +414,7 @@ def lines_fingerprint(
                     number(o.value),
                 )
             )
+            + ("" if o.cap_expiry else "|uncapped")
         )
     for loss in losses:
         parts.append(
@@ -827,9 +836,9 @@ def _draw(r: _Request, held, items, today) -> _Plan:
                 problem = unusable_reason(
                     item_name=line.lot.item.name,
                     code=row.code,
-                    quarantined=row.quarantined,
+                    quarantined=row.quarantined and line.unusable_ok != "any",
                     voided=row.voided,
-                    expiry=row.expiry,
+                    expiry=None if line.unusable_ok else row.expiry,
                     today=today,
                 )
                 if problem:
@@ -1098,7 +1107,7 @@ def _new_lots(r: _Request, posting: Posting, output_values, today, caps) -> list
         with localcontext(prec=60):
             cost = (value / o.quantity).quantize(COST_QUANTUM, ROUND_HALF_UP)
         lot = new_lot(n, o.item, o.lot_code, o.expiry_date, cost, today)
-        cap = caps.get(n - len(wanted) - 1)
+        cap = caps.get(n - len(wanted) - 1) if o.cap_expiry else None
         if cap is not None and (lot.expiry_date is None or cap < lot.expiry_date):
             lot.expiry_date = cap
         lots.append(lot)

@@ -117,3 +117,71 @@ def planned_uses(c, lavender=5, cedar=5):
         services.Use(item=c.ced_oil, quantity=D(10) * cedar, variant=c.cedar),
         services.Use(item=c.jar, quantity=D(n)),
     ]
+
+
+@pytest.fixture
+def soap(bench):
+    """Cold-process soap, standard batch 10, in three stages: Mix (1,000 g olive oil at 0.01,
+    140 g lye at 0.02, 20 g of the scent's own oil per bar at 0.10) ending in a loaf; Cure,
+    28 days, expected to lose 10 %, ending in a cured loaf; Wrap (a wrapper per bar at 0.05)."""
+    product = recipes.product_create(
+        name="Cold soap",
+        code="sop",
+        shelf_life_days=540,
+        variants=[("Lavender", "SOP-LAV"), ("Mint", "SOP-MNT")],
+    )
+    lavender, mint = product.variants.order_by("position")
+    m = {
+        name: MaterialFactory(item__name=name, item__unit=unit)
+        for name, unit in [
+            ("Olive oil", "g"),
+            ("Lye", "g"),
+            ("Lavender EO", "g"),
+            ("Mint EO", "g"),
+            ("Wrapper", "each"),
+        ]
+    }
+    v = recipes.recipe_create(product=product, name="Cold soap", standard_yield=D(10))
+    mix = recipes.stage_add(version=v, name="Mix", output_name="Soap loaf")
+    recipes.stage_add(
+        version=v,
+        name="Cure",
+        duration_days=28,
+        expected_loss_percent=D(10),
+        output_name="Cured loaf",
+    )
+    wrap = recipes.stage_add(version=v, name="Wrap")
+    recipes.line_add(version=v, material=m["Olive oil"], quantity=D(1000), unit="g", stage=mix)
+    recipes.line_add(version=v, material=m["Lye"], quantity=D(140), unit="g", stage=mix)
+    for variant, oil in [(lavender, "Lavender EO"), (mint, "Mint EO")]:
+        recipes.line_add(
+            version=v,
+            material=m[oil],
+            quantity=D(20),
+            unit="g",
+            basis=Basis.PER_VARIANT_UNIT,
+            variant=variant,
+            stage=mix,
+        )
+    recipes.line_add(
+        version=v,
+        material=m["Wrapper"],
+        quantity=D(1),
+        unit="each",
+        basis=Basis.PER_UNIT,
+        stage=wrap,
+    )
+    lots = {
+        "olive": receive(m["Olive oil"].item, bench, "5000", unit_cost="0.01", code="OL1"),
+        "lye": receive(m["Lye"].item, bench, "1000", unit_cost="0.02", code="LY1"),
+        "lav": receive(m["Lavender EO"].item, bench, "500", unit_cost="0.10", code="LEO1"),
+        "mint": receive(m["Mint EO"].item, bench, "500", unit_cost="0.10", code="MEO1"),
+        "wrap": receive(m["Wrapper"].item, bench, "100", unit_cost="0.05", code="WR1"),
+    }
+
+    class Soap:
+        pass
+
+    s = Soap()
+    s.product, s.version, s.lavender, s.mint, s.m, s.lots = product, v, lavender, mint, m, lots
+    return s
