@@ -19,7 +19,6 @@ from batches.forms import COUNT_RANGE
 from batches.models import BatchLot, LotRole
 from loomworks.env import env_site_url
 from materials.models import Material
-from tests.batches import test_stages
 from tests.batches.conftest import key, plan, planned_uses
 from tests.batches.test_stages import cure, mix, soap_plan, wrap
 from tests.factories import UserFactory
@@ -28,7 +27,6 @@ from tests.stock.factories import receive
 
 pytestmark = pytest.mark.django_db
 CSS = Path(__file__).resolve().parents[2] / "static" / "css"
-soap = test_stages.soap  # the three-stage soap, a fixture
 
 
 def name_on_labels(item, label_name):
