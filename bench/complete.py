@@ -990,6 +990,8 @@ def main() -> None:
     window = min(FIRST_WINDOW, len(ran) // 2)
     first_median = statistics.median(ran[:window])
     last_median = statistics.median(ran[-window:])
+    floor_first = statistics.median(floor_ran[:window])  # noise shows in the floor's too
+    floor_last = statistics.median(floor_ran[-window:])
     print(
         f"\nCompleted {args.batches} batches of a 20-line, 3-variant recipe on PostgreSQL "
         f"({name}), over a history of {args.history:,} batches."
@@ -1004,6 +1006,10 @@ def main() -> None:
     print(
         f"  first {window}: median {first_median:.2f} ms   last {window}: median "
         f"{last_median:.2f} ms   ({last_median / first_median - 1:+.0%}; target: at most +20 %)"
+    )
+    print(
+        f"  its floor:  first {window}: median {floor_first:.2f} ms   last {window}: median "
+        f"{floor_last:.2f} ms   ({floor_last / floor_first - 1:+.0%}: what the machine did)"
     )
     print(
         json.dumps(
