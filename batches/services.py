@@ -292,9 +292,11 @@ def batch_start(*, batch: Batch, user) -> Batch:
     return run_with_retries(write)
 
 
-def _start(batch: Batch, user) -> None:
+def _start(batch: Batch, user, first: BatchStage | None = None) -> None:
+    """`first`: the batch's first stage, when the caller has read its stages already."""
     batch.status = Status.RUNNING
-    first = batch.stages.order_by("position").first()
+    if first is None:
+        first = batch.stages.order_by("position").first()
     batch.ready_on = _ready_on(first)
     batch.save(update_fields=["status", "ready_on"])
     _event(batch, EventKind.STARTED, user)
@@ -329,7 +331,7 @@ def stage_complete(
         if stage.is_done:
             return StageDone(batch=locked, stage=stage, result=None, replayed=True)
         if locked.status == Status.PLANNED:
-            _start(locked, user)
+            _start(locked, user, stages[0])
         last = stage.position == len(stages) - 1
         splits = list(locked.splits.select_related("variant__item"))
         before = _lots_from(locked, stage.position - 1) if stage.position else []
@@ -699,7 +701,8 @@ class _Production:
         self.lines: list[Line] = []
         self.roles: list[tuple[str, Variant | None]] = []  # per output: its role and variant
         self.per_variant = any(u.variant for u in uses) or any(b.variant_id for b in before)
-        self.scrap_before = _standing_lots(batch)[(LotRole.SCRAP, None)]
+        self.standing = _standing_lots(batch)  # read once: nothing adds lots before the posting
+        self.scrap_before = self.standing[(LotRole.SCRAP, None)]
 
     # What the variants' own inputs feed: filled by carry_on / finish.
     own_keys: dict[int, list[str]]
@@ -744,8 +747,8 @@ class _Production:
         by_variant = {m.variant.pk: m for m in made}
         life = self.batch.product.shelf_life_days
         expiry = completed_on + timedelta(days=life) if life else None
-        wip_item = _wip_item(self.batch.product, None)
-        standing = _standing_lots(self.batch)
+        wip_item = None  # made or read only when units stay in progress
+        standing = self.standing
         for split in self.splits:
             m = by_variant.get(split.variant_id) or Made(variant=split.variant, saleable=0)
             variant, keys = split.variant, []
@@ -762,6 +765,7 @@ class _Production:
                     expiry,
                 )
             if m.in_progress:
+                wip_item = wip_item or _wip_item(self.batch.product, None)
                 keys.append(f"r{variant.pk}")
                 k = standing[(LotRole.REST, variant.pk)]
                 self._output(
@@ -926,8 +930,10 @@ def _codes(reference: str, splits) -> dict[int, str]:
 def _standing_lots(batch: Batch) -> Counter:
     """How many lots of each (role, variant) the batch holds that were not reversed: the next
     one's code is numbered after them."""
-    rows = BatchLot.objects.filter(batch=batch, lot__voided_by__isnull=True).values_list(
-        "role", "variant_id"
+    rows = (
+        BatchLot.objects.filter(batch=batch, lot__voided_by__isnull=True)
+        .order_by()  # counted, not listed: no join to the batch for its ordering
+        .values_list("role", "variant_id")
     )
     return Counter(rows)
 
@@ -1026,7 +1032,13 @@ def _check_figures(uses, made, waste, scrap) -> None:
 
 
 def _locked(batch: Batch) -> Batch:
-    return Batch.objects.select_for_update().select_related("product", "version").get(pk=batch.pk)
+    # Only the batch's own row: its product and version are read, not locked, so batches of
+    # one product never wait on each other.
+    return (
+        Batch.objects.select_for_update(of=("self",))
+        .select_related("product", "version", "location")
+        .get(pk=batch.pk)
+    )
 
 
 def _ready_on(stage: BatchStage | None) -> date | None:
