@@ -1,8 +1,13 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from stock.models import (
     Allocation,
     Balance,
+    Customer,
+    Dispatch,
+    DispatchLine,
     Item,
     Location,
     Loss,
@@ -153,3 +158,74 @@ class WorkshopAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    """Names and addresses may be corrected; a customer who received something stays, so a
+    recall can still reach them."""
+
+    list_display = ["name", "email", "phone", "created_at"]
+    search_fields = ["name", "email"]
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.dispatches.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+class DispatchLineInline(admin.TabularInline):
+    model = DispatchLine
+    fields = ["item", "quantity"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Dispatch)
+class DispatchAdmin(ReadOnlyAdmin):
+    """Shown, never edited: a dispatch is corrected by reversing it on its page (a return, a
+    cancelled order) and recording it again."""
+
+    list_display = ["__str__", "dispatched_on", "customer", "channel", "order_reference", "state"]
+    list_select_related = ["customer", "posting__reversed_by"]
+    list_filter = ["channel"]
+    search_fields = ["customer__name", "customer__email", "order_reference", "channel"]
+    date_hierarchy = "dispatched_on"
+    raw_id_fields = ["customer"]
+    fields = [
+        "customer",
+        "dispatched_on",
+        "channel",
+        "order_reference",
+        "note",
+        "created_by",
+        "created_at",
+        "posting_link",
+        "correct_it",
+    ]
+    readonly_fields = fields
+    inlines = [DispatchLineInline]
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return "reversed" if getattr(obj.posting, "reversed_by", None) else "sent"
+
+    @admin.display(description="posting")
+    def posting_link(self, obj):
+        if obj.posting_id is None:
+            return "—"
+        url = reverse("admin:stock_posting_change", args=[obj.posting_id])
+        return format_html('<a href="{}">{}</a>', url, obj.posting)
+
+    @admin.display(description="to correct it")
+    def correct_it(self, obj):
+        url = reverse("stock:dispatch", args=[obj.pk])
+        return format_html(
+            '<a href="{}">Reverse it on its page</a> (a return or a cancelled order), then '
+            "record the dispatch again.",
+            url,
+        )

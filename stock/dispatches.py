@@ -120,6 +120,26 @@ def dispatch_create(
         return earlier
 
 
+def dispatch_create_for_new_customer(
+    *, name: str, email: str = "", **dispatch
+) -> tuple[Customer, Dispatch]:
+    """A dispatch to a customer typed in on the dispatch form: the customer is saved in the
+    same transaction, so a refused dispatch leaves no customer behind, and two taps of one
+    form make one dispatch and one customer. `dispatch`: dispatch_create's other arguments."""
+
+    @transaction.atomic
+    def write() -> tuple[Customer, Dispatch]:
+        customer = customer_save(name=name, email=email)
+        sent = dispatch_create(customer=customer, **dispatch)
+        if sent.customer_id != customer.pk:  # the form was sent already: its customer stands
+            first = sent.customer  # read before the rollback is marked: no query after it
+            transaction.set_rollback(True)
+            return first, sent
+        return customer, sent
+
+    return run_with_retries(write)
+
+
 def _check(lines: list[Sent], dispatched_on: date | None) -> None:
     if not lines:
         raise ValidationError(NO_DISPATCH_LINES)

@@ -10,7 +10,17 @@ from django.utils import timezone
 from batches.models import Batch, BatchEvent, BatchLot, LotRole, Status
 from loomworks.management.commands.seed_demo import DEFAULT_PASSWORD, EMPTY_PASSWORD
 from loomworks.roles import role_of
-from stock.models import Balance, Loss, Movement, Posting, workshop_today
+from stock import trace
+from stock.models import (
+    Balance,
+    Customer,
+    Dispatch,
+    Loss,
+    Lot,
+    Movement,
+    Posting,
+    workshop_today,
+)
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -103,6 +113,10 @@ def _history():
         "postings": Posting.objects.count(),
         "events": BatchEvent.objects.count(),
         "balances": sorted(Balance.objects.values_list("lot__code", "location__name", "quantity")),
+        "customers": sorted(Customer.objects.values_list("name", "email")),
+        "dispatches": sorted(
+            Dispatch.objects.values_list("customer__name", "dispatched_on", "channel", "posting")
+        ),
     }
 
 
@@ -134,6 +148,24 @@ def test_seed_demo_gives_months_of_batches_that_agree_with_the_ledger_once(capsy
     assert Movement.objects.filter(
         posting__owner="batches", lot__item__sku="WICK-WOOD", quantity__lt=0
     ).exists()
+
+    # What was sold of it: customers and dispatches from the batches' lots, one came back.
+    assert Customer.objects.count() >= 8
+    sent = Dispatch.objects.select_related("posting__reversed_by").prefetch_related(
+        "posting__movements__lot"
+    )
+    assert sent.count() >= 25
+    assert {d.channel for d in sent} >= {"Etsy", "Shopify", "Market"}
+    assert [d.posting.reversed_by.note[:10] for d in sent if hasattr(d.posting, "reversed_by")] == [
+        "Came back "
+    ]
+    for d in sent:
+        assert d.dispatched_on < today
+        assert timezone.localdate(d.posting.created_at) == d.dispatched_on
+        lots = [m.lot for m in d.posting.movements.all()]
+        assert lots and all(lot.received_on < d.dispatched_on for lot in lots)
+    lavender_oil = Lot.objects.get(item__sku="FO-LAV", code="LAV-2606")
+    assert len({r.name for r in trace.recall(lavender_oil)}) >= 4  # a recall reaches people
 
     call_command("check_ledger")
     assert "The ledger is sound." in capsys.readouterr().out

@@ -8,6 +8,7 @@ from loomworks.roles import Role, sync_role_permissions
 from materials import demo as materials_demo
 from recipes import demo as recipes_demo
 from stock import demo as stock_demo
+from stock import demo_dispatches
 
 DEMO_PEOPLE = [
     ("owner", "Olive", "Owner", Role.OWNER),
@@ -58,6 +59,8 @@ class Command(BaseCommand):
         with batches_demo.as_of(batches_demo.RECIPES_WRITTEN):
             recipes_demo.seed()  # written before the batches' history, which uses them
         batches_demo.seed(user=owner)
+        # What was sold of it, after the batches that made it: the maker sends the parcels.
+        demo_dispatches.seed(user=User.objects.get(username="maker"), clock=batches_demo.as_of)
         if password is not None:
             self.stdout.write("The demo people owner, maker and viewer have the password given.")
         self.stdout.write(self.style.SUCCESS("Demo workshop ready."))
