@@ -11,7 +11,6 @@ number of rows, and give text cells; the views hand them to materials.spreadshee
 which escapes every formula-like cell.
 """
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +23,7 @@ from django.db.models.functions import Coalesce, Lower, Upper
 
 from materials.models import Category, Material, ReceiptLine, Supplier
 from materials.services import SKU_TAKEN, category_save, supplier_save
-from stock.csv_files import FILE_EMPTY, column_name, read_records
+from stock.csv_files import FILE_EMPTY, column_name, read_date, read_records
 from stock.engine import (
     ARCHIVED_LOCATION,
     WHOLE_PIECES,
@@ -123,8 +122,6 @@ IMPORT_RACE = (
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0", ""}
-ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-DAY_FIRST_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 
 # Reading the file ------------------------------------------------------------------------------
@@ -311,7 +308,7 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> ImportRow:
         # The posting refuses it at confirm (stock.services): the preview says it first.
         errors.append(WHOLE_PIECES.format(item=row.name or row.sku, quantity=row.quantity))
     if raw["expiry_date"]:
-        row.expiry_date = _date(raw["expiry_date"])
+        row.expiry_date = read_date(raw["expiry_date"])
         if row.expiry_date is None:
             errors.append(BAD_DATE.format(value=raw["expiry_date"]))
 
@@ -376,19 +373,6 @@ def _number(
         errors.append(NEGATIVE.format(column=column, value=text))
         return None
     return plain(value)
-
-
-def _date(text: str) -> date | None:
-    if m := ISO_DATE.fullmatch(text):
-        year, month, day = m.groups()
-    elif m := DAY_FIRST_DATE.fullmatch(text):
-        day, month, year = m.groups()
-    else:
-        return None
-    try:
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None
 
 
 def _warn_same_names(rows: list[ImportRow]) -> None:

@@ -7,11 +7,16 @@ refusing with a message a maker can act on. What the columns mean is each import
 
 import csv
 import io
+import re
+from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
 from stock.limits import CSV_MAX_BYTES, CSV_MAX_ROWS
+
+ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+DAY_FIRST_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 FILE_EMPTY = "The file is empty: save your sheet as CSV with a header row and the rows under it."
 FILE_TOO_LARGE = "The file is {size}; the limit is 1 MB. Split it into smaller files."
@@ -88,3 +93,17 @@ def read_records(text: str, *, what: str) -> tuple[list[str] | None, list[tuple[
 def column_name(cell: str) -> str:
     """ "Lot tracked", "lot-tracked" and "LOT_TRACKED" are one column."""
     return "_".join(cell.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
+def read_date(text: str) -> date | None:
+    """A date as the imports' own columns take it: YYYY-MM-DD or DD/MM/YYYY; None if not."""
+    if m := ISO_DATE.fullmatch(text):
+        year, month, day = m.groups()
+    elif m := DAY_FIRST_DATE.fullmatch(text):
+        day, month, year = m.groups()
+    else:
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
