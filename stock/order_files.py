@@ -28,6 +28,7 @@ EXTRA_CELLS = (
     "a value with a comma in it needs quotes around it."
 )
 DIFFERENT_VALUE = "{column} is {value!r} here but {first!r} on row {row}, in the same order."
+SAME_ROW = "the same as row {row}, cell for cell: sent twice, unless you remove one"
 SKIP_STATUS = "{status} on Shopify"
 SKIP_CANCELLED = "cancelled on Shopify"
 
@@ -169,6 +170,7 @@ def read_orders(text: str, *, channel: str = "") -> OrdersFile:
         raise ValidationError(NO_ROWS, code="no_rows")
     index = {key: header.index(name) for key, name in layout.columns.items() if name in header}
     orders: dict[str, Order] = {}
+    seen: dict[tuple[str, ...], int] = {}
     for number, row in records:
         values = {key: row[i].strip() if i < len(row) else "" for key, i in index.items()}
         reference = values["reference"]
@@ -188,6 +190,9 @@ def read_orders(text: str, *, channel: str = "") -> OrdersFile:
         )
         if len(row) > len(header) and any(cell.strip() for cell in row[len(header) :]):
             line.errors.append(EXTRA_CELLS.format(cells=len(row), columns=len(header)))
+        same = seen.setdefault(tuple(cell.strip() for cell in row), number)
+        if same != number:  # two exports pasted into one file?
+            line.warnings.append(SAME_ROW.format(row=same))
         order.lines.append(line)
     for order in orders.values():
         _skip_cancelled(order)

@@ -451,6 +451,12 @@ def test_a_reversed_dispatch_does_not_count_and_the_preview_says_so(maker_client
     assert Dispatch.objects.filter(order_reference="3187699017").count() == 2
 
 
+def test_a_row_repeated_cell_for_cell_is_pointed_out(maker_client, stocked):
+    rows = fixture_text("orders_etsy.csv").splitlines(keepends=True)
+    _, response = preview_of(maker_client, "".join([*rows, rows[1]]))
+    assert "the same as row 2, cell for cell: sent twice, unless you remove one" in response.text
+
+
 def test_a_channel_typed_by_the_maker_is_the_dispatches_channel(maker_client, stocked):
     token, _ = preview_of(maker_client, fixture_text("orders_plain.csv"), channel="Winter market")
     confirm(maker_client, token)
