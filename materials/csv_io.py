@@ -1,18 +1,16 @@
 """Materials in and out of CSV files.
 
-Import: `read_upload` turns the uploaded bytes into text (size, encoding), `import_preview` reads
-the table and checks every row against the database without writing anything, and
-`materials_import` re-checks the same text inside one transaction and writes categories,
-suppliers, locations, materials and ONE receipt posting for the opening stock, all or nothing.
+Import: `stock.csv_files.read_upload` turns the uploaded bytes into text (size, encoding),
+`import_preview` reads the table and checks every row against the database without writing
+anything, and `materials_import` re-checks the same text inside one transaction and writes
+categories, suppliers, locations, materials and ONE receipt posting for the opening stock, all or
+nothing.
 
 Export: `materials_rows`, `lots_rows` and `receipts_rows` read in one query each, whatever the
 number of rows, and give text cells; the views hand them to materials.spreadsheets.csv_response,
 which escapes every formula-like cell.
 """
 
-import csv
-import io
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +23,7 @@ from django.db.models.functions import Coalesce, Lower, Upper
 
 from materials.models import Category, Material, ReceiptLine, Supplier
 from materials.services import SKU_TAKEN, category_save, supplier_save
+from stock.csv_files import FILE_EMPTY, column_name, read_date, read_records
 from stock.engine import (
     ARCHIVED_LOCATION,
     WHOLE_PIECES,
@@ -38,8 +37,6 @@ from stock.models import Balance, Item, ItemKind, Location, Posting, PostingKind
 from stock.services import location_save
 from stock.units import Unit, parse_unit, plain, to_decimal
 
-MAX_BYTES = 1024 * 1024
-MAX_ROWS = 5000
 MAX_SHELF_LIFE_DAYS = 36500
 OPENING_STOCK_REFERENCE = "Opening stock import"
 CENT = Decimal("0.01")
@@ -83,19 +80,7 @@ MAX_LENGTHS = {
 }
 
 # Messages a maker reads. Tests assert on these.
-FILE_EMPTY = "The file is empty: save your sheet as CSV with a header row and a row per material."
-FILE_TOO_LARGE = "The file is {size}; the limit is 1 MB. Split it into smaller files."
-FILE_NOT_UTF8 = (
-    "The file is not UTF-8 text. In your spreadsheet, save it as “CSV UTF-8” and upload that."
-)
-FILE_IS_WORKBOOK = (
-    "This is a spreadsheet workbook, not a CSV file. Save it as “CSV UTF-8” and upload that."
-)
-FILE_UNREADABLE = "The file cannot be read as CSV: {error}."
 NO_ROWS = "The file has a header row but no materials under it."
-TOO_MANY_ROWS = (
-    "The file has {count:,} rows of materials; the limit is {limit:,}. Split it into smaller files."
-)
 MISSING_COLUMNS = (
     "The header row has no {missing} column. The first row names the columns; "
     "sku, name and unit are required. The first row has: {found}."
@@ -137,38 +122,9 @@ IMPORT_RACE = (
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0", ""}
-ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-DAY_FIRST_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 
 # Reading the file ------------------------------------------------------------------------------
-
-
-def read_upload(upload) -> str:
-    """The text of an uploaded file, or a ValidationError that says what is wrong with it."""
-    if upload.size > MAX_BYTES:
-        raise ValidationError(FILE_TOO_LARGE.format(size=_megabytes(upload.size)), code="too_large")
-    return decode_text(upload.read(MAX_BYTES + 1))
-
-
-def decode_text(data: bytes) -> str:
-    if len(data) > MAX_BYTES:
-        raise ValidationError(FILE_TOO_LARGE.format(size=_megabytes(len(data))), code="too_large")
-    if data.startswith(b"PK\x03\x04") or data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ValidationError(FILE_IS_WORKBOOK, code="workbook")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError(FILE_NOT_UTF8, code="not_utf8") from None
-    if not text.strip():
-        raise ValidationError(FILE_EMPTY, code="empty")
-    if "\x00" in text:
-        raise ValidationError(FILE_NOT_UTF8, code="not_utf8")
-    return text
-
-
-def _megabytes(size: int) -> str:
-    return f"{Decimal(size) / (1024 * 1024):.1f} MB"
 
 
 @dataclass
@@ -180,30 +136,10 @@ class Table:
 
 def read_table(text: str) -> Table:
     """The header and the non-empty rows, or a ValidationError for the file as a whole."""
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    delimiter = max([",", ";", "\t"], key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = None
-    records = []
-    try:
-        for number, cells in enumerate(reader, start=1):
-            if not any(cell.strip() for cell in cells):
-                continue
-            if header is None:
-                header = [_column_name(cell) for cell in cells]
-                continue
-            records.append((number, cells))
-            if len(records) > MAX_ROWS:
-                # Count the rest without keeping them: the message says how many there are.
-                extra = sum(1 for cells in reader if any(cell.strip() for cell in cells))
-                raise ValidationError(
-                    TOO_MANY_ROWS.format(count=len(records) + extra, limit=MAX_ROWS),
-                    code="too_many_rows",
-                )
-    except csv.Error as exc:
-        raise ValidationError(FILE_UNREADABLE.format(error=exc), code="unreadable") from None
-    if header is None:
+    cells, records = read_records(text, what="materials")
+    if cells is None:
         raise ValidationError(FILE_EMPTY, code="empty")
+    header = [column_name(cell) for cell in cells]
     errors = []
     for name in dict.fromkeys(header):
         if name in COLUMN_NAMES and header.count(name) > 1:
@@ -218,11 +154,6 @@ def read_table(text: str) -> Table:
         raise ValidationError(NO_ROWS, code="no_rows")
     ignored = [name for name in dict.fromkeys(header) if name and name not in COLUMN_NAMES]
     return Table(header=header, records=records, ignored_columns=ignored)
-
-
-def _column_name(cell: str) -> str:
-    """ "Lot tracked", "lot-tracked" and "LOT_TRACKED" are one column."""
-    return "_".join(cell.strip().lower().replace("-", " ").replace("_", " ").split())
 
 
 def _unescape(cell: str) -> str:
@@ -377,7 +308,7 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> ImportRow:
         # The posting refuses it at confirm (stock.services): the preview says it first.
         errors.append(WHOLE_PIECES.format(item=row.name or row.sku, quantity=row.quantity))
     if raw["expiry_date"]:
-        row.expiry_date = _date(raw["expiry_date"])
+        row.expiry_date = read_date(raw["expiry_date"])
         if row.expiry_date is None:
             errors.append(BAD_DATE.format(value=raw["expiry_date"]))
 
@@ -442,19 +373,6 @@ def _number(
         errors.append(NEGATIVE.format(column=column, value=text))
         return None
     return plain(value)
-
-
-def _date(text: str) -> date | None:
-    if m := ISO_DATE.fullmatch(text):
-        year, month, day = m.groups()
-    elif m := DAY_FIRST_DATE.fullmatch(text):
-        day, month, year = m.groups()
-    else:
-        return None
-    try:
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None
 
 
 def _warn_same_names(rows: list[ImportRow]) -> None:

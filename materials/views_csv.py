@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from materials import csv_io
 from materials.spreadsheets import csv_response
+from stock.csv_files import FILE_EMPTY, read_upload
 from stock.models import Posting, workshop_today
 
 EXAMPLE_FILE = settings.BASE_DIR / "docs" / "examples" / "materials-import.csv"
@@ -41,14 +42,14 @@ class ImportForm(forms.Form):
         help_text="UTF-8, with a header row; up to 1 MB and 5,000 materials.",
         error_messages={
             "required": "Choose a CSV file to upload.",
-            "empty": csv_io.FILE_EMPTY,
+            "empty": FILE_EMPTY,
         },
         widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
     )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        self.text = csv_io.read_upload(upload)
+        self.text = read_upload(upload)
         csv_io.read_table(self.text)  # the file as a whole: header, required columns, row count
         return upload
 

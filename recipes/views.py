@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from materials.csv_io import read_upload
 from materials.models import Material
 from materials.spreadsheets import csv_response
 from recipes import csv_io, selectors, services
@@ -27,6 +26,7 @@ from recipes.forms import (
     VersionForm,
 )
 from recipes.models import Product, Recipe, RecipeLine, RecipeVersion, Stage
+from stock.csv_files import read_upload
 from stock.models import production_location
 from stock.units import plain
 

@@ -23,3 +23,7 @@ MAX_QUANTITY = Decimal(10) ** 12  # a quantity, in its item's unit, is below thi
 MAX_COST = Decimal(10) ** 13  # a unit cost is below this
 MAX_AMOUNT = Decimal(10) ** 12  # a price or a shipping amount is below this
 MAX_VALUE = Decimal(10) ** 20  # an allocated or lost value is below this (VALUE's digits)
+
+# An uploaded CSV file (materials, recipe lines, orders): its size and its rows under the header.
+CSV_MAX_BYTES = 1024 * 1024
+CSV_MAX_ROWS = 5000

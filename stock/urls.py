@@ -1,6 +1,6 @@
 from django.urls import path
 
-from stock import views, views_dispatch
+from stock import views, views_dispatch, views_orders
 
 app_name = "stock"
 
@@ -22,6 +22,22 @@ urlpatterns = [
     path("dispatches/new/", views_dispatch.dispatch_new, name="dispatch-new"),
     path("dispatches/<int:pk>/", views_dispatch.dispatch_detail, name="dispatch"),
     path("dispatches/<int:pk>/reverse/", views_dispatch.dispatch_reverse, name="dispatch-reverse"),
+    path("orders/import/", views_orders.orders_import, name="orders-import"),
+    path(
+        "orders/import/example.csv",
+        views_orders.orders_import_example,
+        name="orders-import-example",
+    ),
+    path(
+        "orders/import/<str:token>/",
+        views_orders.orders_import_preview,
+        name="orders-import-preview",
+    ),
+    path(
+        "orders/import/<str:token>/confirm/",
+        views_orders.orders_import_confirm,
+        name="orders-import-confirm",
+    ),
     path("locations/", views.location_list, name="locations"),
     path("locations/new/", views.location_edit, name="location-new"),
     path("locations/<int:pk>/edit/", views.location_edit, name="location-edit"),
