@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from loomworks import views
+from loomworks import views, views_search
 from stock import views as stock_views
 
 admin.site.site_header = "Loomworks admin"
@@ -11,6 +11,7 @@ admin.site.site_title = "Loomworks admin"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("search/", views_search.search, name="search"),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
