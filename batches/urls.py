@@ -16,5 +16,5 @@ urlpatterns = [
     path("<int:pk>/cancel/", views.batch_cancel, name="cancel"),
     path("<int:pk>/reverse/", views.batch_reverse, name="reverse"),
     path("<int:pk>/labels/", views.batch_labels, name="labels"),
-    path("ref/<str:reference>/", views.batch_by_reference, name="by_reference"),
+    path("ref/<path:reference>/", views.batch_by_reference, name="by_reference"),
 ]

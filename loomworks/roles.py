@@ -37,8 +37,9 @@ ROLE_DESCRIPTIONS = {
         "people and the admin."
     ),
     Role.MAKER: (
-        "Plans, runs, completes and cancels batches; receives deliveries; counts, adjusts and "
-        "moves stock; holds a lot back."
+        "Plans, runs, completes and cancels batches; dispatches to customers, imports orders "
+        "and records returns; receives deliveries; counts, adjusts and moves stock; traces and "
+        "holds lots back."
     ),
     Role.VIEWER: "Reads everything, changes nothing.",
 }

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from stock.engine import Line, posting_create, run_with_retries
@@ -18,6 +19,7 @@ from stock.models import (
     ItemKind,
     Location,
     Lot,
+    Posting,
     PostingKind,
     workshop_today,
 )
@@ -32,6 +34,13 @@ NOT_POSITIVE = "{item}: send at least one."
 LOT_OF_OTHER_ITEM = "Lot {lot} is {other}, not {item}."
 ALREADY_REVERSED = "{dispatch} was already reversed."
 IN_THE_FUTURE = "A dispatch cannot be dated in the future."
+TOO_LONG = "{field} is too long: at most {n} characters."
+BAD_EMAIL = "{email} is not an email address."
+OTHER_FIGURES = (
+    "This form was already sent with other lines or another customer, so nothing more was "
+    "sent. Reload the page to start a new dispatch."
+)
+NOT_POSTED = "{dispatch} took nothing out of stock: there is nothing to reverse."
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,34 @@ def customer_save(
     name = " ".join(name.split())
     if not name:
         raise ValidationError({"name": CUSTOMER_NAME_REQUIRED})
+    _refuse_long(Customer, name=name, email=email.strip(), phone=phone.strip())
+    if email.strip():
+        try:
+            validate_email(email.strip())
+        except ValidationError:
+            raise ValidationError({"email": BAD_EMAIL.format(email=email.strip())}) from None
     customer = customer or Customer()
     customer.name, customer.email, customer.phone = name, email.strip(), phone.strip()
     customer.address, customer.notes = address.strip(), notes.strip()
     customer.save()
     return customer
+
+
+def _refuse_long(model, **values) -> None:
+    """Text longer than its column: a message, not a database error."""
+    errors = {}
+    for name, value in values.items():
+        n = model._meta.get_field(name).max_length
+        if value and len(value) > n:
+            errors[name] = TOO_LONG.format(field=name.replace("_", " ").capitalize(), n=n)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _same_dispatch(earlier: Dispatch, customer: Customer, lines: list[Sent]) -> bool:
+    sent = sorted((line.item_id, line.quantity) for line in earlier.lines.all())
+    asked = sorted((s.item.pk, s.quantity) for s in lines)
+    return earlier.customer_id == customer.pk and sent == asked
 
 
 def dispatch_create(
@@ -77,11 +109,14 @@ def dispatch_create(
     """One dispatch: its lines and one posting that takes them out of stock, all or nothing.
     The same key twice: one dispatch."""
     _check(lines, dispatched_on)
+    _refuse_long(Dispatch, channel=channel.strip(), order_reference=order_reference.strip())
 
     @transaction.atomic
     def write() -> Dispatch:
         earlier = Dispatch.objects.filter(key=idempotency_key).first()
         if earlier is not None:
+            if not _same_dispatch(earlier, customer, lines):
+                raise ValidationError(OTHER_FIGURES, code="key_used")
             return earlier
         dispatch = Dispatch.objects.create(
             customer=customer,
@@ -129,6 +164,9 @@ def dispatch_create_for_new_customer(
 
     @transaction.atomic
     def write() -> tuple[Customer, Dispatch]:
+        earlier = Dispatch.objects.filter(key=dispatch["idempotency_key"]).first()
+        if earlier is not None:  # the same form again: its customer and dispatch stand
+            return earlier.customer, earlier
         customer = customer_save(name=name, email=email)
         sent = dispatch_create(customer=customer, **dispatch)
         if sent.customer_id != customer.pk:  # the form was sent already: its customer stands
@@ -173,6 +211,11 @@ def dispatch_reverse(*, dispatch: Dispatch, note: str, user, idempotency_key: st
             .select_related("posting")
             .get(pk=dispatch.pk)
         )
+        if locked.posting is None:
+            raise ValidationError(NOT_POSTED.format(dispatch=locked))
+        earlier = Posting.objects.filter(reverses=locked.posting).first()
+        if earlier is not None and earlier.idempotency_key != idempotency_key:
+            raise ValidationError(ALREADY_REVERSED.format(dispatch=locked))
         postings_reverse(
             postings=[locked.posting], note=note, user=user, idempotency_key=idempotency_key
         )

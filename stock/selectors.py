@@ -35,6 +35,7 @@ from stock.models import (
     workshop_today,
 )
 from stock.ownership import owner_link
+from stock.trace import DOWNSTREAM, UPSTREAM
 
 PAGE_SIZE = 25
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
@@ -224,32 +225,8 @@ def lot_outputs(lot: Lot) -> list[Allocation]:
 # downstream of it (what it went into, and so on), in one recursive query. Allocations are only
 # written by production, so transfers, counts and adjustments never lead a walk in a circle;
 # reversed productions are left out.
-_UPSTREAM_SQL = """
-WITH RECURSIVE walk(lot_id, depth) AS (
-    SELECT CAST(%s AS BIGINT), 0
-    UNION
-    SELECT m.lot_id, walk.depth + 1
-    FROM walk
-    JOIN stock_allocation a ON a.output_lot_id = walk.lot_id
-    JOIN stock_movement m ON m.id = a.movement_id
-    WHERE NOT EXISTS (SELECT 1 FROM stock_posting r WHERE r.reverses_id = a.posting_id)
-      AND walk.depth < 50
-)
-SELECT lot_id, MIN(depth) FROM walk WHERE depth > 0 GROUP BY lot_id
-"""
-_DOWNSTREAM_SQL = """
-WITH RECURSIVE walk(lot_id, depth) AS (
-    SELECT CAST(%s AS BIGINT), 0
-    UNION
-    SELECT a.output_lot_id, walk.depth + 1
-    FROM walk
-    JOIN stock_movement m ON m.lot_id = walk.lot_id
-    JOIN stock_allocation a ON a.movement_id = m.id
-    WHERE NOT EXISTS (SELECT 1 FROM stock_posting r WHERE r.reverses_id = a.posting_id)
-      AND walk.depth < 50
-)
-SELECT lot_id, MIN(depth) FROM walk WHERE depth > 0 GROUP BY lot_id
-"""
+_UPSTREAM_SQL = UPSTREAM + "SELECT lot_id, MIN(depth) FROM walk WHERE depth > 0 GROUP BY lot_id"
+_DOWNSTREAM_SQL = DOWNSTREAM + "SELECT lot_id, MIN(depth) FROM walk WHERE depth > 0 GROUP BY lot_id"
 
 
 def _walk(sql: str, lot: Lot) -> list[tuple[Lot, int]]:

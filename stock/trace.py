@@ -11,12 +11,13 @@ cedar oil reaches the cedar candles and their customers, not everyone who bought
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
 from django.db.models import Sum
 
-from stock.models import Balance, Customer, Dispatch, Lot, Movement, Posting, PostingKind
+from stock.limits import COST_QUANTUM, QUANTUM
+from stock.models import Balance, Lot, Movement, Posting, PostingKind
 from stock.ownership import owner_link
 
 MAX_DEPTH = 50  # no real process has fifty stages; a guard, not a limit anyone meets
@@ -101,8 +102,12 @@ def _rows(sql: str, params) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _decimal(value) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+def _decimal(value, quantum: Decimal = QUANTUM) -> Decimal:
+    """A sum from raw SQL as the ledger keeps it: SQLite adds decimals up as floats, so they
+    are rounded back to the ledger's places (six for quantities, ten for costs)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value or 0)).quantize(quantum, ROUND_HALF_UP)
 
 
 # The recall list ---------------------------------------------------------------------------
@@ -178,7 +183,7 @@ class Trace:
 
 def forward_trace(lot: Lot) -> Trace:
     """The batches `lot` went into, their output lots, and on, with the dispatches of each.
-    Four queries, whatever the size of the tree."""
+    Five queries, whatever the size of the tree."""
     edges = _rows(FORWARD_EDGES_SQL, [lot.pk])
     received = recall(lot)
     by_lot = defaultdict(list)
@@ -212,7 +217,7 @@ def _tree(start: Lot, edges, *, parent_at: int, child_at: int) -> list[Step]:
                 posting=posting,
                 quantity=_decimal(e[3]),
                 owner=owner_link(posting),
-                cost=_decimal(e[4]) if len(e) > 4 else None,
+                cost=_decimal(e[4], COST_QUANTUM) if len(e) > 4 else None,
                 drew=_decimal(e[5]) if len(e) > 5 else None,
             )
         )
@@ -297,14 +302,3 @@ def reconciliation(lots: list[Lot]) -> list[Reconciled]:
             )
         )
     return result
-
-
-def customers_of(received: list[Received]) -> list[Customer]:
-    """The distinct customers of a recall list, with their contact details."""
-    return list(Customer.objects.filter(pk__in={r.customer_id for r in received}))
-
-
-def dispatches_of(received: list[Received]) -> list[Dispatch]:
-    return list(
-        Dispatch.objects.filter(pk__in={r.dispatch_id for r in received}).select_related("customer")
-    )

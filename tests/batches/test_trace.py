@@ -193,3 +193,46 @@ def test_a_batch_whose_output_was_dispatched_cannot_be_reversed(candle, graph):
     with pytest.raises(ValidationError) as e:
         services.batch_reverse(batch=batch, note="oops", user=None, idempotency_key=key())
     assert "dispatch" in str(e.value)
+
+
+def test_a_dispatch_form_sent_again_with_other_lines_is_refused(candle, graph):
+    k = key()
+    ann = graph["people"]["Ann"]
+    lot = graph["b3"]["Cedar"]
+    dispatch_create(
+        customer=ann,
+        lines=[Sent(item=lot.item, quantity=D(1))],
+        location=candle.bench,
+        user=None,
+        idempotency_key=k,
+    )
+    with pytest.raises(ValidationError) as e:
+        dispatch_create(
+            customer=ann,
+            lines=[Sent(item=lot.item, quantity=D(2))],
+            location=candle.bench,
+            user=None,
+            idempotency_key=k,
+        )
+    assert "already sent with other lines" in str(e.value)
+
+
+def test_an_order_reference_too_long_for_its_column_is_a_message(candle, graph):
+    with pytest.raises(ValidationError) as e:
+        dispatch_create(
+            customer=graph["people"]["Ann"],
+            lines=[Sent(item=candle.cedar.item, quantity=D(1))],
+            location=candle.bench,
+            user=None,
+            idempotency_key=key(),
+            order_reference="#" * 65,
+        )
+    assert "at most 64 characters" in str(e.value)
+
+
+def test_a_dispatch_reversed_twice_says_so(candle, graph):
+    sent = _send(candle, graph["people"]["Ann"], graph["b3"]["Cedar"], 1)
+    dispatch_reverse(dispatch=sent, note="returned", user=None, idempotency_key=key())
+    with pytest.raises(ValidationError) as e:
+        dispatch_reverse(dispatch=sent, note="again", user=None, idempotency_key=key())
+    assert "was already reversed" in str(e.value)

@@ -35,7 +35,6 @@ from tests.stock.factories import receive
 pytestmark = pytest.mark.django_db
 
 graph = hand_worked.graph  # the fixture, shared with the trace's own tests
-soap = stages.soap
 
 
 def _text(response) -> str:

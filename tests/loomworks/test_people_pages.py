@@ -50,7 +50,7 @@ def test_an_owner_adds_a_person_who_can_then_sign_in(owner_client, client):
 
 def test_the_role_choices_say_what_each_role_may_do_today(owner_client):
     page = owner_client.get("/people/add/").text
-    assert "Plans, runs, completes and cancels batches; receives deliveries" in page
+    assert "Plans, runs, completes and cancels batches; dispatches to customers" in page
     assert "reversals of postings and batches" in page  # the Owner's part
 
 
