@@ -236,3 +236,28 @@ def test_a_dispatch_reversed_twice_says_so(candle, graph):
     with pytest.raises(ValidationError) as e:
         dispatch_reverse(dispatch=sent, note="again", user=None, idempotency_key=key())
     assert "was already reversed" in str(e.value)
+
+
+def test_a_soap_s_own_fragrance_in_its_first_stage_reaches_only_its_own_customers(soap):
+    from tests.batches.test_stages import cure, lots_of, mix, soap_plan, wrap
+
+    batch = soap_plan(soap)
+    mix(soap, batch)
+    cure(soap, batch)
+    wrap(soap, batch)
+    bars = lots_of(batch, LotRole.SALEABLE)
+    lena, mo = customer_save(name="Lena"), customer_save(name="Mo")
+    for customer, lot in ((lena, bars["Lavender"]), (mo, bars["Mint"])):
+        dispatch_create(
+            customer=customer,
+            lines=[Sent(item=lot.item, quantity=D(2), lot=lot)],
+            location=lot.batch_lot.batch.location,
+            user=None,
+            idempotency_key=key(),
+        )
+    assert _who(trace.recall(soap.lots["lav"])) == [("Lena", "SOP-01-LAV", 2)]
+    assert _who(trace.recall(soap.lots["mint"])) == [("Mo", "SOP-01-MNT", 2)]
+    assert _who(trace.recall(soap.lots["olive"])) == [
+        ("Lena", "SOP-01-LAV", 2),
+        ("Mo", "SOP-01-MNT", 2),
+    ]
