@@ -12,13 +12,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from materials import csv_io
 from materials.spreadsheets import csv_response
-from stock.csv_files import FILE_EMPTY, read_upload
+from stock.csv_files import FILE_EMPTY, example_file_response, pending_upload, read_upload
 from stock.models import Posting, workshop_today
 
 EXAMPLE_FILE = settings.BASE_DIR / "docs" / "examples" / "materials-import.csv"
@@ -123,21 +122,11 @@ def material_import_confirm(request, token):
 
 @permission_required("materials.view_material", raise_exception=True)
 def material_import_example(request):
-    if not EXAMPLE_FILE.exists():  # pragma: no cover - shipped with the code
-        raise Http404("The example file is missing")
-    return FileResponse(
-        EXAMPLE_FILE.open("rb"),
-        as_attachment=True,
-        filename=EXAMPLE_FILE.name,
-        content_type="text/csv; charset=utf-8",
-    )
+    return example_file_response(EXAMPLE_FILE)
 
 
 def _pending(request, token):
-    pending = request.session.get(PENDING)
-    if pending and secrets.compare_digest(pending["token"], token):
-        return pending
-    return None
+    return pending_upload(request, PENDING, token)
 
 
 def _imported_meanwhile(request, token) -> bool:

@@ -8,10 +8,12 @@ refusing with a message a maker can act on. What the columns mean is each import
 import csv
 import io
 import re
+import secrets
 from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
 
 from stock.limits import CSV_MAX_BYTES, CSV_MAX_ROWS
 
@@ -107,3 +109,26 @@ def read_date(text: str) -> date | None:
         return date(int(year), int(month), int(day))
     except ValueError:
         return None
+
+
+# The pages of an import: its example file, and the upload waiting in the session -----------
+
+
+def example_file_response(path):
+    """An import's example file, as a download."""
+    if not path.exists():  # pragma: no cover - shipped with the code
+        raise Http404("The example file is missing")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=path.name,
+        content_type="text/csv; charset=utf-8",
+    )
+
+
+def pending_upload(request, key: str, token: str) -> dict | None:
+    """The upload kept in the session under `key` for its preview, if `token` is its own."""
+    pending = request.session.get(key)
+    if pending and secrets.compare_digest(pending["token"], token):
+        return pending
+    return None
