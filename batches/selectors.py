@@ -8,9 +8,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
-from django.db.models import F, Prefetch, Q, Sum
+from django.db.models import F, OuterRef, Prefetch, Q, Subquery, Sum
 
-from batches.models import Batch, BatchEvent, BatchLot, BatchStage, LotRole, Status
+from batches.models import (
+    Batch,
+    BatchEvent,
+    BatchLot,
+    BatchStage,
+    BatchVariant,
+    LotRole,
+    Status,
+)
 from recipes.models import RecipeLine, RecipeVersion, Stage
 from recipes.selectors import in_material_unit, line_quantity, requirement, version_lines
 from stock.limits import QUANTUM
@@ -482,7 +490,17 @@ def batch_list(*, status="", product=None, since=None, until=None, q=""):
     batches = (
         Batch.objects.select_related("product", "version__recipe")
         .prefetch_related(Prefetch("stages", queryset=BatchStage.objects.order_by("position")))
-        .annotate(made_units=Sum("splits__made"))
+        # A correlated subquery, not a join: summed for the page's rows only, and the
+        # paginator's count stays a plain COUNT of batches (bench/trace.py).
+        .annotate(
+            made_units=Subquery(
+                BatchVariant.objects.filter(batch=OuterRef("pk"))
+                .order_by()
+                .values("batch")
+                .annotate(total=Sum("made"))
+                .values("total")
+            )
+        )
     )
     if status:
         batches = batches.filter(status=status)

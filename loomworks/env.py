@@ -85,5 +85,10 @@ def database_config(url: str, *, sqlite_path) -> dict:
             raise ImproperlyConfigured("DATABASE_URL names no database (postgres:///loomworks)")
         # The posting engine's locking is written for READ COMMITTED: said here, not assumed
         # from the server's default (a server set to REPEATABLE READ would fail postings).
-        config.setdefault("OPTIONS", {})["isolation_level"] = IsolationLevel.READ_COMMITTED
+        options = config.setdefault("OPTIONS", {})
+        options["isolation_level"] = IsolationLevel.READ_COMMITTED
+        # No JIT compilation: the pages' queries are short, but at a million movements their
+        # estimated cost passes the server's jit_above_cost, and compiling them took a second
+        # for 75 ms of work (the materials list, bench/trace.py). Kept with any other options.
+        options["options"] = " ".join(filter(None, [options.get("options", ""), "-c jit=off"]))
     return config

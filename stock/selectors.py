@@ -12,7 +12,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    Min,
+    IntegerField,
     OuterRef,
     Q,
     Subquery,
@@ -81,33 +81,24 @@ def _balance_filter(filters: OnHandFilters, today: date, prefix: str = "") -> Q:
 
 
 def stock_on_hand(filters: OnHandFilters, page_number=1):
-    """A page of items with totals, and for each its lots with quantity at each location."""
+    """A page of items with totals, and for each its lots with quantity at each location.
+
+    The totals are added up from the page's own balances, the rows it shows: summing every
+    item's lots and balances in the database before paginating reads the whole lot table
+    (a ledger of a million movements: hundreds of milliseconds, bench/trace.py)."""
     today = workshop_today()
-    held = _balance_filter(filters, today, prefix="lots__balances__")
     items = Item.objects.filter(archived=False)
     if filters.q:
         items = items.filter(Q(name__icontains=filters.q) | Q(sku__icontains=filters.q))
     if filters.kind:
         items = items.filter(kind=filters.kind)
-    items = items.annotate(
-        on_hand=Coalesce(Sum("lots__balances__quantity", filter=held), ZERO),
-        value=Coalesce(
-            Sum(
-                ExpressionWrapper(
-                    F("lots__balances__quantity") * F("lots__unit_cost"),
-                    output_field=DecimalField(max_digits=30, decimal_places=6),
-                ),
-                filter=held,
-            ),
-            ZERO,
-        ),
-        next_expiry=Min("lots__expiry_date", filter=held),
-    ).order_by(Lower("name"), Lower("sku"))
     if filters.in_stock_only or filters.location is not None or filters.expiring_within is not None:
-        items = items.filter(on_hand__gt=0)
+        held = Balance.objects.filter(_balance_filter(filters, today), lot__item=OuterRef("pk"))
+        items = items.filter(Exists(held))
+    items = items.order_by(Lower("name"), Lower("sku"))
     page = Paginator(items, PAGE_SIZE).get_page(page_number)
 
-    rows = {item.pk: ItemRow(item, item.on_hand, item.value, item.next_expiry) for item in page}
+    rows = {item.pk: ItemRow(item, Decimal(0), Decimal(0), None) for item in page}
     balances = (
         Balance.objects.filter(_balance_filter(filters, today), lot__item__in=list(rows))
         .select_related("lot", "location")
@@ -116,12 +107,18 @@ def stock_on_hand(filters: OnHandFilters, page_number=1):
     soon = today + timedelta(days=30)
     for b in balances:
         expiry = b.lot.expiry_date
-        rows[b.lot.item_id].rows.append(
+        row = rows[b.lot.item_id]
+        value = b.quantity * b.lot.unit_cost
+        row.on_hand += b.quantity
+        row.value += value
+        if expiry is not None and (row.next_expiry is None or expiry < row.next_expiry):
+            row.next_expiry = expiry
+        row.rows.append(
             LotRow(
                 lot=b.lot,
                 location=b.location,
                 quantity=b.quantity,
-                value=b.quantity * b.lot.unit_cost,
+                value=value,
                 expired=expiry is not None and expiry < today,
                 expiring_soon=expiry is not None and today <= expiry <= soon,
             )
@@ -168,6 +165,23 @@ def item_movements(item: Item, page_number=1):
     return Paginator(movements, PAGE_SIZE).get_page(page_number)
 
 
+def _per_posting(aggregate):
+    """`aggregate` over a posting's movements, as a correlated subquery: the database works it
+    out for the rows a page shows, not by joining every movement of the ledger first (a
+    million of them: seconds), and a paginator's count stays a plain COUNT of postings."""
+    return Coalesce(
+        Subquery(
+            Movement.objects.filter(posting=OuterRef("pk"))
+            .order_by()
+            .values("posting")
+            .annotate(n=aggregate)
+            .values("n"),
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
 def postings(kind: str = "", page_number=1):
     """Newest first, each with what it involved (its first item and how many others) and
     whether it was reversed."""
@@ -175,8 +189,8 @@ def postings(kind: str = "", page_number=1):
     qs = (
         Posting.objects.select_related("created_by")
         .annotate(
-            lines=Count("movements"),
-            items=Count("movements__lot__item", distinct=True),
+            lines=_per_posting(Count("id")),
+            items=_per_posting(Count("lot__item", distinct=True)),
             first_item=Subquery(first_item.values("lot__item__name")[:1]),
             reversed=Exists(Posting.objects.filter(reverses=OuterRef("pk"))),
         )
@@ -432,34 +446,28 @@ def lots_for_item(item: Item, location: Location | None = None):
 
 
 def stock_totals() -> dict:
-    """A few numbers for the dashboard."""
+    """A few numbers for the dashboard, in one pass over the balances that hold stock."""
     today = workshop_today()
-    held = Balance.objects.filter(quantity__gt=0)
-    value = held.aggregate(
-        v=Sum(
+    soon = Q(lot__expiry_date__gte=today, lot__expiry_date__lte=today + timedelta(days=30))
+    totals = Balance.objects.filter(quantity__gt=0).aggregate(
+        value=Sum(
             ExpressionWrapper(
                 F("quantity") * F("lot__unit_cost"),
                 output_field=DecimalField(max_digits=30, decimal_places=6),
             )
-        )
-    )["v"] or Decimal(0)
-    return {
-        "items_in_stock": held.values("lot__item").distinct().count(),
-        "value": value,
-        "expired_lots": held.filter(lot__expiry_date__lt=today).values("lot").distinct().count(),
-        "expiring_lots": held.filter(
-            lot__expiry_date__gte=today, lot__expiry_date__lte=today + timedelta(days=30)
-        )
-        .values("lot")
-        .distinct()
-        .count(),
-        "locations": Location.objects.filter(archived=False).count(),
-    }
+        ),
+        items_in_stock=Count("lot__item", distinct=True),
+        expired_lots=Count("lot", distinct=True, filter=Q(lot__expiry_date__lt=today)),
+        expiring_lots=Count("lot", distinct=True, filter=soon),
+    )
+    totals["value"] = totals["value"] or Decimal(0)
+    totals["locations"] = Location.objects.filter(archived=False).count()
+    return totals
 
 
 def recent_postings(limit: int = 10) -> list[Posting]:
     return list(
         Posting.objects.select_related("created_by")
-        .annotate(lines=Count("movements"))
+        .annotate(lines=_per_posting(Count("id")))
         .order_by("-created_at", "-id")[:limit]
     )
