@@ -7,7 +7,7 @@ DEMO_PASSWORD ?= loomworks-demo
 # The tests run on PostgreSQL: TEST_DATABASE_URL, else a postgres DATABASE_URL, else the local socket.
 TEST_DATABASE_URL ?= $(if $(filter postgres%,$(DATABASE_URL)),$(DATABASE_URL),postgres:///loomworks)
 
-.PHONY: run test lint format bench bench-complete check-ledger clean
+.PHONY: run test lint format bench bench-complete bench-trace check-ledger clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Loomworks needs Python 3.11 ($(PYTHON) not found)."; exit 1; }
@@ -53,6 +53,11 @@ bench: $(VENV)/.installed-test
 bench-complete: $(VENV)/.installed-test
 	@DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/python -m loomworks.pgcheck
 	DATABASE_URL='$(TEST_DATABASE_URL)' SECRET_KEY=bench-only-not-secret $(BIN)/python bench/complete.py
+
+# Traces and list pages over a bulk-loaded ledger of a million movements (a few minutes).
+bench-trace: $(VENV)/.installed-test
+	@DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/python -m loomworks.pgcheck
+	DATABASE_URL='$(TEST_DATABASE_URL)' SECRET_KEY=bench-only-not-secret $(BIN)/python bench/trace.py
 
 # check-ledger reads what make run serves (var/loomworks.sqlite3) unless DATABASE_URL names another
 # database: make check-ledger DATABASE_URL=postgres://user:pass@host:5432/loomworks after a restore.

@@ -841,6 +841,7 @@ def load_history(conn, w: World, batches: int) -> tuple[dict, dict, int, int]:
     lot the most production postings drew from, and how many did."""
     from stock.models import workshop_today
 
+    started = time.perf_counter()
     rng = random.Random(SEED)
     cur = conn.cursor()
     rows = Rows(cur)
@@ -888,8 +889,13 @@ def load_history(conn, w: World, batches: int) -> tuple[dict, dict, int, int]:
     running = h.still_running()
     for (lot, location), quantity in h.balances.items():
         rows.add("stock_balance", lot, location, fq(quantity))
+    made = time.perf_counter()
     seconds = rows.copy(cur)
-    conn.commit()
+    copied = time.perf_counter()
+    conn.commit()  # the foreign keys are checked here (Django makes them deferrable)
+    seconds["(rows made in Python)"] = made - started
+    seconds["(COPY)"] = copied - made
+    seconds["(COMMIT: foreign keys checked)"] = time.perf_counter() - copied
     busy = max(h.draws, key=lambda lot: (h.draws[lot], -lot))
     counts = {table: len(r) for table, r in rows.rows.items()}
     counts["(running batches)"] = running
@@ -897,6 +903,25 @@ def load_history(conn, w: World, batches: int) -> tuple[dict, dict, int, int]:
 
 
 # Measuring ---------------------------------------------------------------------------------
+
+BUSIEST_SQL = """
+SELECT m.lot_id, COUNT(DISTINCT m.posting_id)
+FROM stock_movement m
+JOIN stock_posting p ON p.id = m.posting_id AND p.kind = 'production'
+JOIN stock_lot l ON l.id = m.lot_id
+JOIN stock_posting r ON r.id = l.created_by_posting_id AND r.kind = 'receipt'
+WHERE m.quantity < 0
+GROUP BY m.lot_id ORDER BY 2 DESC, 1 LIMIT 1
+"""
+
+
+def busiest_lot() -> tuple[int, int]:
+    """The material lot the most production postings drew from, and how many (--reuse)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(BUSIEST_SQL)
+        return cursor.fetchone()
 
 
 def timed(run, runs: int) -> tuple[float, object]:
@@ -1025,13 +1050,20 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=46000)
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each trace and page")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure a bench database kept by --keep again, without building it (kept too)",
+    )
     args = parser.parse_args()
+    args.keep = args.keep or args.reuse
 
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres:///loomworks")
     name, bench_url = bench_database_url(url)
-    recreate(url, name)
+    if not args.reuse:
+        recreate(url, name)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loomworks.settings")
@@ -1045,6 +1077,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
 
@@ -1059,20 +1092,29 @@ def main() -> None:
         recall,
     )
 
-    call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    w = make_world()
     conn = raw_connection(bench_url)
-    counts, copied, busy_pk, busy_batches = load_history(conn, w, args.batches)
-    loaded = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    built = time.perf_counter() - started
-    print(f"Built the ledger in {built:.1f} s (rows made and COPYed {loaded:.1f} s, ANALYZE "
-          f"{built - loaded:.1f} s), on PostgreSQL ({name}):")  # fmt: skip
-    for table, n in counts.items():
-        extra = f"  (COPY {copied[table]:.1f} s)" if table in copied else ""
-        print(f"  {n:>10,}  {table}{extra}")
+    if args.reuse:
+        owner, built = get_user_model().objects.get(username="owner"), None
+        busy_pk, busy_batches = busiest_lot()
+        print(f"Reusing the bench database {name}, as built before.")
+    else:
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        w = make_world()
+        owner = w.owner
+        counts, copied, busy_pk, busy_batches = load_history(conn, w, args.batches)
+        loaded = time.perf_counter() - started
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        built = time.perf_counter() - started
+        print(f"Built the ledger in {built:.1f} s (rows made and COPYed {loaded:.1f} s, ANALYZE "
+              f"{built - loaded:.1f} s), on PostgreSQL ({name}):")  # fmt: skip
+        for table, n in counts.items():
+            extra = f"  (COPY {copied[table]:.1f} s)" if table in copied else ""
+            print(f"  {n:>10,}  {table}{extra}")
+        for step, seconds in copied.items():
+            if step.startswith("("):
+                print(f"  {seconds:9.1f} s {step}")
 
     start = time.perf_counter()
     summary = ledger_summary()
@@ -1129,6 +1171,8 @@ def main() -> None:
     backward_ms, _ = timed(lambda: backward_trace(deepest), runs)
     recall_ms, _ = timed(lambda: recall(busy), runs)
     floor_conn = raw_connection(bench_url)
+    floor_conn.execute("SET jit = off")  # as the site's connections say (loomworks/env.py)
+    floor_conn.commit()
     forward_floor, _ = timed(
         floor_query(floor_conn, (FORWARD_EDGES_SQL, [busy.pk]), (RECALL_SQL, [busy.pk])), runs
     )
@@ -1153,13 +1197,13 @@ def main() -> None:
     floor_conn.close()
     conn.close()
 
-    pages = measure_pages(w.owner, busy.pk, runs)
+    pages = measure_pages(owner, busy.pk, runs)
     slowest = max(pages, key=lambda p: p["ms"])
     connection.close()
     if not args.keep:
         recreate(url, name, create=False)
 
-    movements = counts["stock_movement"]
+    movements = summary["movements"]
     print(f"\nTraces over {movements:,} movements (median of {runs}; floor = the same SQL "
           "over raw psycopg):")  # fmt: skip
     print(f"  forward trace:  {forward_ms:7.2f} ms   floor {forward_floor:7.2f} ms   "
@@ -1168,7 +1212,7 @@ def main() -> None:
           f"ratio {ratios['backward']:.2f}")  # fmt: skip
     print(f"  recall list:    {recall_ms:7.2f} ms   floor {recall_floor:7.2f} ms   "
           f"ratio {ratios['recall']:.2f}   ({customers:,} customers)")  # fmt: skip
-    print(f"  trace_ratio is the worst of the three: {worst}.")
+    print(f"  trace_ratio is the worst of the three ({worst}); trace_floor_ms the forward one's.")
     print(f"\nEXPLAIN ANALYZE (plans in {plans.relative_to(ROOT)}):")
     for line in explained:
         print(f"  {line}")
@@ -1196,18 +1240,15 @@ def main() -> None:
         json.dumps(
             {
                 "movements": movements,
-                "build_s": round(built, 1),
+                "build_s": round(built, 1) if built is not None else None,
                 "forward_trace_ms": round(forward_ms, 2),
                 "backward_trace_ms": round(backward_ms, 2),
                 "recall_ms": round(recall_ms, 2),
                 "recall_customers": customers,
                 "recall_dispatches": dispatches,
-                "trace_floor_ms": round(
-                    {"forward": forward_floor, "backward": backward_floor, "recall": recall_floor}[
-                        worst
-                    ],
-                    2,
-                ),
+                "trace_floor_ms": round(forward_floor, 2),
+                "backward_floor_ms": round(backward_floor, 2),
+                "recall_floor_ms": round(recall_floor, 2),
                 "trace_ratio": round(ratios[worst], 2),
                 "trace_ratio_of": worst,
                 "forward_ratio": round(ratios["forward"], 2),
