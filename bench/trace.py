@@ -18,17 +18,20 @@ their recipes, an Owner), then bulk-loads (COPY) years of history, a day at a ti
   achieved yield);
 - dispatches: a week after a batch, its units are sold, a customer at a time (mostly one to
   three lines of a unit or three, now and then a shop's order of a dozen each), each order a
-  Dispatch with its lines and one dispatch posting; a few orders are cancelled (a reversal);
-  now and then a damaged candle or a spill is written off (an adjustment).
+  Dispatch with its lines and one dispatch posting; a few orders are cancelled (a reversal:
+  the units go back on the shelf and are sold the next day); now and then a damaged candle or
+  a spill is written off (an adjustment).
 
 Balances are the sum of each lot's movements at each place. Then ANALYZE, and the ledger check
 (check_ledger's own functions) over all of it: it must pass.
 
-Then it times, median of `--runs` after a warm-up, from the busiest material lot (the one the
+Then it times, median of `--runs` after a warm-up, each run beside one of its floor so that a
+noisy machine slows both alike, from the busiest material lot (the one the
 most batches drew from; it must have fed at least 200 batches and reach 2,000 dispatches):
 
-- `forward_trace`, `backward_trace` (from the lot downstream of it with the deepest history) and
-  `recall`, through stock/trace.py;
+- `forward_trace` and `recall` from it, and `backward_trace` from the newest saleable lot of a
+  two-stage product (soap, bath bombs: back through the semi-finished lot to the deliveries),
+  through stock/trace.py;
 - their floors: the same recursive SQL (stock/trace.py's own text) over a raw psycopg
   connection, fetching every row: FORWARD_EDGES_SQL then RECALL_SQL for the forward trace (it
   runs both), BACKWARD_EDGES_SQL, RECALL_SQL. `trace_ratio` is the worst of the three ratios;
@@ -801,7 +804,7 @@ class History:
                     lot[1] -= take
                     want -= take
                     self.movement(posting, lot[0], self.w.bench.pk, -take * Q, lot[2], line)
-                    taken.append((lot[0], take, lot[2], line))
+                    taken.append((item, lot, take, line))
                     if not lot[1]:
                         lots.popleft()
             if self.rng.random() < CANCELLED:  # a cancelled order: the units come back
@@ -810,8 +813,11 @@ class History:
                     note="Order cancelled", reverses=posting, owner="dispatches",
                     owner_ref=str(dispatch),
                 )  # fmt: skip
-                for lot, take, cost, line in taken:
-                    self.movement(back, lot, self.w.bench.pk, take * Q, cost, line)
+                for item, lot, take, line in reversed(taken):  # back on the shelf, sold next
+                    self.movement(back, lot[0], self.w.bench.pk, take * Q, lot[2], line)
+                    if not lot[1]:
+                        self.shelf[item].appendleft(lot)
+                    lot[1] += take
 
     def write_off(self, d: date, at: datetime) -> None:
         """A damaged candle from the newest lot on the shelf, or a spill of a material."""
@@ -937,6 +943,19 @@ def timed(run, runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def side_by_side(engine, floor, runs: int) -> tuple[float, float]:
+    """Median milliseconds of `engine` and of `floor`, run alternately `runs` times each after
+    two untimed rounds, so that a noisy machine slows both alike."""
+    times = ([], [])
+    for n in range(runs + 2):
+        for k, run in enumerate((engine, floor)):
+            start = time.perf_counter()
+            run()
+            if n >= 2:
+                times[k].append((time.perf_counter() - start) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def floor_query(conn, *sqls):
     def run():
         rows = []
@@ -1048,7 +1067,7 @@ def measure_pages(owner, lot_pk: int, runs: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=46000)
-    parser.add_argument("--runs", type=int, default=7, help="timed runs of each trace and page")
+    parser.add_argument("--runs", type=int, default=9, help="timed runs of each trace and page")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     parser.add_argument(
         "--reuse",
@@ -1138,20 +1157,14 @@ def main() -> None:
     dispatches = len({r.dispatch_id for r in received})
     customers = len({r.customer_id for r in received})
     trace = forward_trace(busy)
-    # Backward: from the lot downstream of the busy lot with the most upstream lots.
+    # Backward: from the newest saleable lot of a two-stage product, two productions deep.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.output_lot_id FROM stock_allocation a "
-            "JOIN stock_movement m ON m.id = a.movement_id WHERE m.lot_id = %s",
-            [busy.pk],
-        )
-        candidates = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             "SELECT l.id FROM stock_lot l JOIN batches_batchlot b ON b.lot_id = l.id "
             "WHERE b.stage = 1 AND b.role = 'saleable' ORDER BY l.id DESC LIMIT 1"
         )
         deep = cursor.fetchone()
-    deepest = Lot.objects.select_related("item").get(pk=deep[0] if deep else candidates[-1])
+    deepest = Lot.objects.select_related("item").get(pk=deep[0])
     back = backward_trace(deepest)
     print(
         f"\nBusy lot: {busy.item.name} lot {busy.code} (#{busy.pk}): fed {busy_batches} "
@@ -1167,17 +1180,22 @@ def main() -> None:
               "dispatches: raise --batches.")  # fmt: skip
 
     runs = args.runs
-    forward_ms, _ = timed(lambda: forward_trace(busy), runs)
-    backward_ms, _ = timed(lambda: backward_trace(deepest), runs)
-    recall_ms, _ = timed(lambda: recall(busy), runs)
     floor_conn = raw_connection(bench_url)
     floor_conn.execute("SET jit = off")  # as the site's connections say (loomworks/env.py)
     floor_conn.commit()
-    forward_floor, _ = timed(
-        floor_query(floor_conn, (FORWARD_EDGES_SQL, [busy.pk]), (RECALL_SQL, [busy.pk])), runs
+    forward_ms, forward_floor = side_by_side(
+        lambda: forward_trace(busy),
+        floor_query(floor_conn, (FORWARD_EDGES_SQL, [busy.pk]), (RECALL_SQL, [busy.pk])),
+        runs,
     )
-    backward_floor, _ = timed(floor_query(floor_conn, (BACKWARD_EDGES_SQL, [deepest.pk])), runs)
-    recall_floor, _ = timed(floor_query(floor_conn, (RECALL_SQL, [busy.pk])), runs)
+    backward_ms, backward_floor = side_by_side(
+        lambda: backward_trace(deepest),
+        floor_query(floor_conn, (BACKWARD_EDGES_SQL, [deepest.pk])),
+        runs,
+    )
+    recall_ms, recall_floor = side_by_side(
+        lambda: recall(busy), floor_query(floor_conn, (RECALL_SQL, [busy.pk])), runs
+    )
     ratios = {
         "forward": forward_ms / forward_floor,
         "backward": backward_ms / backward_floor,
@@ -1204,8 +1222,8 @@ def main() -> None:
         recreate(url, name, create=False)
 
     movements = summary["movements"]
-    print(f"\nTraces over {movements:,} movements (median of {runs}; floor = the same SQL "
-          "over raw psycopg):")  # fmt: skip
+    print(f"\nTraces over {movements:,} movements (median of {runs}, each run beside one of its "
+          "floor: the same SQL over raw psycopg):")  # fmt: skip
     print(f"  forward trace:  {forward_ms:7.2f} ms   floor {forward_floor:7.2f} ms   "
           f"ratio {ratios['forward']:.2f}")  # fmt: skip
     print(f"  backward trace: {backward_ms:7.2f} ms   floor {backward_floor:7.2f} ms   "
