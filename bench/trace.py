@@ -37,7 +37,8 @@ most batches drew from; it must have fed at least 200 batches and reach 2,000 di
   runs both), BACKWARD_EDGES_SQL, RECALL_SQL. `trace_ratio` is the worst of the three ratios;
 - EXPLAIN ANALYZE of the three recursive queries, and the indexes they need;
 - the main list pages through Django's test client, signed in as an Owner: materials, on hand,
-  postings, batches, the busy lot's page and the dashboard, each with its SQL statements.
+  postings, batches, the busy lot's page and the dashboard, each with its SQL statements; and
+  the trace pages (forward, backward, recall) beside them, outside the pages' figures.
 
 It works in its own fresh database (the DATABASE_URL name + "_bench"), made and dropped here,
 so the workshop's data is never touched. The last line printed is one JSON object.
@@ -1027,9 +1028,16 @@ PAGES = [
     ("busy lot", "stock:lot", "lot"),
     ("dashboard", "dashboard", None),
 ]
+# The trace pages themselves, reported beside the list pages (not in slowest_page): the busy
+# lot's forward trace and recall list, the two-stage lot's backward trace.
+TRACE_PAGES = [
+    ("forward", "stock:trace-forward", "lot"),
+    ("backward", "stock:trace-backward", "deep"),
+    ("recall", "stock:recall", "lot"),
+]
 
 
-def measure_pages(owner, lot_pk: int, runs: int) -> list[dict]:
+def measure_pages(owner, pages, lots: dict[str, int], runs: int) -> list[dict]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -1038,8 +1046,8 @@ def measure_pages(owner, lot_pk: int, runs: int) -> list[dict]:
     client = Client()
     client.force_login(owner)
     results = []
-    for label, name, arg in PAGES:
-        url = reverse(name, args=[lot_pk] if arg else [])
+    for label, name, arg in pages:
+        url = reverse(name, args=[lots[arg]] if arg else [])
 
         def get(url=url):
             response = client.get(url)
@@ -1215,7 +1223,9 @@ def main() -> None:
     floor_conn.close()
     conn.close()
 
-    pages = measure_pages(owner, busy.pk, runs)
+    lots = {"lot": busy.pk, "deep": deepest.pk}
+    pages = measure_pages(owner, PAGES, lots, runs)
+    trace_pages = measure_pages(owner, TRACE_PAGES, lots, runs)
     slowest = max(pages, key=lambda p: p["ms"])
     connection.close()
     if not args.keep:
@@ -1246,6 +1256,10 @@ def main() -> None:
         if flag:
             for ms, sql in p["slowest"]:
                 print(f"      {ms:8.1f} ms  {sql[:300]}")
+    print("Trace pages (beside the targets' list):")
+    for p in trace_pages:
+        print(f"  {p['page']:<10} {p['url']:<30} {p['ms']:8.1f} ms  {p['queries']:3d} queries  "
+              f"{p['bytes'] // 1024:,} KiB")  # fmt: skip
     ok = (
         max(forward_ms, backward_ms, recall_ms) < TARGETS["trace_ms"]
         and ratios[worst] <= TARGETS["trace_ratio"]
@@ -1275,6 +1289,7 @@ def main() -> None:
                 "slowest_page_ms": round(slowest["ms"], 1),
                 "slowest_page": slowest["page"],
                 "max_page_queries": max(p["queries"] for p in pages),
+                "trace_pages": {p["page"]: [round(p["ms"], 1), p["queries"]] for p in trace_pages},
             }
         )
     )

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
 
 from stock.limits import COST_QUANTUM, QUANTUM
 from stock.models import Balance, Lot, Movement, Posting, PostingKind
@@ -289,7 +289,10 @@ def reconciliation(lots: list[Lot]) -> list[Reconciled]:
     rows = (
         Movement.objects.filter(lot_id__in=ids)
         .exclude(posting__kind=PostingKind.REVERSAL)
-        .filter(posting__reversed_by__isnull=True)
+        # NOT EXISTS, not the LEFT JOIN ... IS NULL that reversed_by__isnull makes: PostgreSQL
+        # takes that for one row in a million and walks every posting (half a second for a
+        # busy lot's 850 lots, bench/trace.py).
+        .exclude(Exists(Posting.objects.filter(reverses=OuterRef("posting"))))
         .values("lot_id", "posting__kind", "posting_id", "lot__created_by_posting_id")
         .annotate(total=Sum("quantity"))
     )
