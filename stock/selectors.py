@@ -226,13 +226,16 @@ def lot_inputs(lot: Lot) -> list[Allocation]:
     )
 
 
-def lot_outputs(lot: Lot) -> list[Allocation]:
-    """The lots a lot went into: each production output with the quantity of this lot in it."""
-    return list(
+def lot_outputs(lot: Lot, limit: int | None = None) -> list[Allocation]:
+    """The lots a lot went into: each production output with the quantity of this lot in it,
+    the latest first (at most `limit`: a busy wax lot went into hundreds; the forward trace
+    has them all)."""
+    rows = (
         Allocation.objects.filter(movement__lot=lot, posting__reversed_by__isnull=True)
         .select_related("output_lot__item", "posting")
-        .order_by("posting_id", "id")
+        .order_by("-posting_id", "id")
     )
+    return list(rows[:limit] if limit else rows)
 
 
 # Every lot upstream of a lot (what it was made from, and what that was made from...), or

@@ -22,6 +22,8 @@ from stock.forms import (
 )
 from stock.models import Location, Lot, Posting, QuarantineAction, current_workshop
 
+LOT_PAGE_OUTPUTS = 20  # the lot page lists the latest; the forward trace lists them all
+
 
 def _posted(request, result: PostingResult, verb="posted"):
     posting = result.posting
@@ -56,7 +58,8 @@ def lot_detail(request, pk, quarantine_form=None):
         "quarantine_form": quarantine_form or QuarantineForm(),
         "quarantine_events": selectors.quarantine_history(lot),
         "made_from": selectors.lot_inputs(lot),
-        "went_into": selectors.lot_outputs(lot),
+        "went_into": selectors.lot_outputs(lot, limit=LOT_PAGE_OUTPUTS + 1),
+        "went_into_shown": LOT_PAGE_OUTPUTS,
     }
     return render(request, "stock/lot_detail.html", context)
 
