@@ -20,9 +20,11 @@ by primary key. A deadlock or serialization failure is retried from the top, out
 transaction (`run_with_retries`). The rules are in docs/design.md, "The stock ledger".
 """
 
+import functools
 import hashlib
 import logging
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -769,24 +771,54 @@ def _lock_balances(r: _Request) -> dict[tuple[int, int], _Held]:
 # SHARE in the same statement, so a hold, a release or a void of a lot waits for the postings
 # in flight, and a posting that waited reads the lot as it is now. IN lists (a few rows more
 # than needed at most: a lot's balance at another of the posting's locations), so a 5,000-line
-# import is one plain index scan.
-_HELD_SQL = """
+# import is one plain index scan. Two kinds of rows: those of named lots (the balance's own
+# columns) and the candidates of draws (the lot's item too). A posting that has only one kind
+# asks for it alone; one that has both finds them in two branches, each with its own index, as
+# one OR over both tables leaves the planner no index to start from (it scans stock_lot once
+# many lots are on hand). The conditions are said again outside the branches, so a row that
+# changed while this waited for its lock is judged as it is now.
+_HELD_SELECT = """
 SELECT b.id, b.lot_id, b.location_id, b.quantity, l.code, l.expiry_date, l.quarantined,
        l.voided_by_id, l.unit_cost, l.received_on, l.item_id
 FROM stock_balance b JOIN stock_lot l ON l.id = b.lot_id
-WHERE (b.lot_id = ANY(%s) AND b.location_id = ANY(%s))
-   OR (l.item_id = ANY(%s) AND b.location_id = ANY(%s) AND b.quantity > 0)
+WHERE {where}
 ORDER BY b.id
 FOR UPDATE OF b FOR SHARE OF l
 """
+_HELD_NAMED = "(b.lot_id = ANY(%(lots)s) AND b.location_id = ANY(%(lot_places)s))"
+_HELD_DRAWN = (
+    "(l.item_id = ANY(%(items)s) AND b.location_id = ANY(%(draw_places)s) AND b.quantity > 0)"
+)
+_HELD_BRANCHES = """b.id IN (
+    SELECT b.id FROM stock_balance b WHERE {named}
+    UNION ALL
+    SELECT b.id FROM stock_balance b JOIN stock_lot l ON l.id = b.lot_id WHERE {drawn}
+  ) AND ({named} OR {drawn})"""
+_HELD_SQL = {
+    (True, False): _HELD_SELECT.format(where=_HELD_NAMED),
+    (False, True): _HELD_SELECT.format(where=_HELD_DRAWN),
+    (True, True): _HELD_SELECT.format(
+        where=_HELD_BRANCHES.format(named=_HELD_NAMED, drawn=_HELD_DRAWN)
+    ),
+}
 
 
 def _select_held(pairs, draw_places) -> dict[tuple[int, int], _Held]:
     lot_ids, pair_places = [p[0] for p in pairs], list({p[1] for p in pairs})
     item_ids, draw_locs = list({d[0] for d in draw_places}), list({d[1] for d in draw_places})
+    if not lot_ids and not item_ids:
+        return {}
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_HELD_SQL, [lot_ids, pair_places, item_ids, draw_locs])
+            cursor.execute(
+                _HELD_SQL[(bool(lot_ids), bool(item_ids))],
+                {
+                    "lots": lot_ids,
+                    "lot_places": pair_places,
+                    "items": item_ids,
+                    "draw_places": draw_locs,
+                },
+            )
             rows = cursor.fetchall()
     else:  # SQLite (make run): one writer at a time, no row locks to take
         rows = (
@@ -1244,34 +1276,45 @@ _LOT_COLUMNS = (
 _MOVEMENT_COLUMNS = ("posting_id", "lot_id", "location_id", "quantity", "unit_cost", "line")
 _ALLOCATION_COLUMNS = ("posting_id", "movement_id", "output_lot_id", "quantity", "cost")
 _LOSS_COLUMNS = ("posting_id", "kind", "item_id", "quantity", "value", "note")
-_MAX_PARAMS = 30_000  # per statement: far below the protocol's 65,535, should binding move
+
+
+@functools.cache
+def _unnest(model, columns: tuple[str, ...]) -> str:
+    """UNNEST(%s::type[], ...): one array per column, so the statement's text and its number of
+    parameters stay the same however many rows go in (psycopg parses a statement of more than
+    50 parameters anew every time)."""
+    # Each array is cast to its column's type without a length or precision (varchar, not
+    # varchar(64)): an explicit cast would cut a value short where the column refuses it.
+    types = [
+        re.sub(r"\(.*\)", "", model._meta.get_field(column).db_type(connection))
+        for column in columns
+    ]
+    return "UNNEST(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
 
 
 def _insert(objs: list, columns: tuple[str, ...]) -> None:
     """Insert new ledger rows, all of one model, and give each its primary key, as
-    bulk_create does. On PostgreSQL: one INSERT ... VALUES ... RETURNING id (bulk_create's
-    preparation of every value costs more than the database's work); elsewhere bulk_create."""
+    bulk_create does. On PostgreSQL: one INSERT ... SELECT FROM UNNEST(...) RETURNING id
+    (bulk_create's preparation of every value costs more than the database's work);
+    elsewhere bulk_create."""
     if not objs:
         return
-    if connection.vendor != "postgresql":
-        type(objs[0]).objects.bulk_create(objs)
-        return
     model = type(objs[0])
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    per_statement = max(1, _MAX_PARAMS // len(columns))
-    alias = connection.alias
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs)
+        return
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            chunk = objs[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
-                f"VALUES {', '.join([row] * len(chunk))} RETURNING id",
-                [getattr(obj, column) for obj in chunk for column in columns],
-            )
-            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                obj.pk = pk
-                obj._state.adding = False
-                obj._state.db = alias
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+            f"SELECT * FROM {_unnest(model, columns)} RETURNING id",
+            [[getattr(obj, column) for obj in objs] for column in columns],
+        )
+        ids = cursor.fetchall()
+    alias = connection.alias
+    for obj, (pk,) in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = alias
 
 
 def _insert_balances(rows: list[tuple[int, int, Decimal]]) -> None:
@@ -1284,30 +1327,27 @@ def _insert_balances(rows: list[tuple[int, int, Decimal]]) -> None:
         )
         return
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _MAX_PARAMS // 3):
-            chunk = rows[start : start + _MAX_PARAMS // 3]
-            cursor.execute(
-                "INSERT INTO stock_balance (lot_id, location_id, quantity) "
-                f"VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}",
-                [v for row in chunk for v in row],
-            )
+        cursor.execute(
+            "INSERT INTO stock_balance (lot_id, location_id, quantity) "
+            "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[], %s::numeric[])",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
 
 
 def _write_balances(changed: list[tuple[int, Decimal]]) -> None:
-    """New quantities for locked balance rows, in one UPDATE ... FROM (VALUES ...) on PostgreSQL
+    """New quantities for locked balance rows, in one UPDATE ... FROM UNNEST(...) on PostgreSQL
     (bulk_update's CASE grows with the square of the rows)."""
     if not changed:
         return
     if connection.vendor != "postgresql":
         Balance.objects.bulk_update([Balance(pk=pk, quantity=q) for pk, q in changed], ["quantity"])
         return
-    values = ", ".join(["(%s, %s::numeric)"] * len(changed))
-    params = [p for row in changed for p in row]
+    ids, quantities = zip(*changed, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE stock_balance AS b SET quantity = v.quantity "
-            f"FROM (VALUES {values}) AS v(id, quantity) WHERE b.id = v.id",
-            params,
+            "UPDATE stock_balance AS b SET quantity = v.quantity "
+            "FROM UNNEST(%s::bigint[], %s::numeric[]) AS v(id, quantity) WHERE b.id = v.id",
+            [list(ids), list(quantities)],
         )
 
 
