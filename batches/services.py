@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from batches.models import (
@@ -436,7 +436,7 @@ def _complete(batch, splits, made, user, posting, note, events=()) -> None:
         # Nothing to show for it: its planned units were rejected (as the ledger's loss says).
         nothing = not (m.saleable or m.in_progress or m.rejected)
         split.rejected = split.planned if nothing else m.rejected
-    BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
+    _save_splits(splits)
     batch.status = Status.COMPLETED
     batch.completed_on = workshop_today()
     batch.ready_on = None
@@ -512,7 +512,7 @@ def batch_finish_rest(
                 split.made += m.saleable if m else 0
                 split.rejected += m.rejected if m else split.in_progress
                 split.in_progress = m.in_progress if m else Decimal(0)
-        BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
+        _save_splits(splits)
         _record_yield(locked, splits)
         _event(locked, EventKind.FINISHED_REST, user, posting=result.posting, note=note.strip())
         return StageDone(batch=locked, stage=last, result=result, replayed=result.replayed)
@@ -1082,6 +1082,29 @@ def _new_event(batch, kind, user, *, stage="", posting=None, note="") -> BatchEv
     return BatchEvent(
         batch=batch, kind=kind, stage_name=stage, posting=posting, note=note, user=_user(user)
     )
+
+
+def _save_splits(splits: list[BatchVariant]) -> None:
+    """What each variant gave (made, rejected, in progress), in one UPDATE ... FROM UNNEST on
+    PostgreSQL (bulk_update builds a CASE per column and row, which costs more than the
+    update itself)."""
+    if connection.vendor != "postgresql":
+        BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {BatchVariant._meta.db_table} AS s SET made = v.made, "
+            "rejected = v.rejected, in_progress = v.in_progress "
+            "FROM UNNEST(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[]) "
+            "AS v(id, made, rejected, in_progress) WHERE s.id = v.id",
+            [
+                [s.pk for s in splits],
+                *(
+                    [Decimal(getattr(s, f)) for s in splits]  # 0 and Decimal: not one array
+                    for f in ("made", "rejected", "in_progress")
+                ),
+            ],
+        )
 
 
 def _splits(batch: Batch) -> list[BatchVariant]:

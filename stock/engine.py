@@ -1279,17 +1279,24 @@ _LOSS_COLUMNS = ("posting_id", "kind", "item_id", "quantity", "value", "note")
 
 
 @functools.cache
-def _unnest(model, columns: tuple[str, ...]) -> str:
+def _unnest(model, columns: tuple[str, ...]) -> tuple[str, tuple[bool, ...]]:
     """UNNEST(%s::type[], ...): one array per column, so the statement's text and its number of
     parameters stay the same however many rows go in (psycopg parses a statement of more than
-    50 parameters anew every time)."""
+    50 parameters anew every time). Also, per column, whether it is numeric."""
     # Each array is cast to its column's type without a length or precision (varchar, not
     # varchar(64)): an explicit cast would cut a value short where the column refuses it.
     types = [
         re.sub(r"\(.*\)", "", model._meta.get_field(column).db_type(connection))
         for column in columns
     ]
-    return "UNNEST(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+    sql = "UNNEST(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+    return sql, tuple(t == "numeric" for t in types)
+
+
+def _numbers(values: list) -> list:
+    """A numeric column's values as Decimals: psycopg refuses an array that mixes 0 and
+    Decimal("1.5"), where the ORM takes either."""
+    return [v if v is None or isinstance(v, Decimal) else Decimal(v) for v in values]
 
 
 def _insert(objs: list, columns: tuple[str, ...]) -> None:
@@ -1303,11 +1310,13 @@ def _insert(objs: list, columns: tuple[str, ...]) -> None:
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objs)
         return
+    unnest, numeric = _unnest(model, columns)
+    arrays = [[getattr(obj, column) for obj in objs] for column in columns]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
-            f"SELECT * FROM {_unnest(model, columns)} RETURNING id",
-            [[getattr(obj, column) for obj in objs] for column in columns],
+            f"SELECT * FROM {unnest} RETURNING id",
+            [_numbers(a) if n else a for a, n in zip(arrays, numeric, strict=True)],
         )
         ids = cursor.fetchall()
     alias = connection.alias
@@ -1330,7 +1339,11 @@ def _insert_balances(rows: list[tuple[int, int, Decimal]]) -> None:
         cursor.execute(
             "INSERT INTO stock_balance (lot_id, location_id, quantity) "
             "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[], %s::numeric[])",
-            [list(column) for column in zip(*rows, strict=True)],
+            [
+                [lot for lot, _, _ in rows],
+                [loc for _, loc, _ in rows],
+                _numbers([q for *_, q in rows]),
+            ],
         )
 
 
@@ -1347,7 +1360,7 @@ def _write_balances(changed: list[tuple[int, Decimal]]) -> None:
         cursor.execute(
             "UPDATE stock_balance AS b SET quantity = v.quantity "
             "FROM UNNEST(%s::bigint[], %s::numeric[]) AS v(id, quantity) WHERE b.id = v.id",
-            [list(ids), list(quantities)],
+            [list(ids), _numbers(quantities)],
         )
 
 
