@@ -1214,14 +1214,16 @@ def _write_rows(r, posting, plan, held, new_lots, allocations, loss_values) -> P
                 location=o.location,
             )
         )
-    _insert(movements, _MOVEMENT_COLUMNS)
     # A new lot's balance row cannot exist elsewhere yet: it is inserted, not locked.
     new_ids = {lot.pk for lot in new_lots}
-    _insert_balances(
-        [(m.lot_id, m.location_id, m.quantity) for m in movements if m.lot_id in new_ids]
-    )
-    _write_balances(
-        [(held[key].id, held[key].quantity + delta) for key, delta in plan.totals.items() if delta]
+    _write_movements(
+        movements,
+        opened=[(m.lot_id, m.location_id, m.quantity) for m in movements if m.lot_id in new_ids],
+        changed=[
+            (held[key].id, held[key].quantity + delta)
+            for key, delta in plan.totals.items()
+            if delta
+        ],
     )
     allocation_rows = [
         _row(
@@ -1332,42 +1334,50 @@ def _insert(objs: list, columns: tuple[str, ...]) -> None:
         obj._state.db = alias
 
 
-def _insert_balances(rows: list[tuple[int, int, Decimal]]) -> None:
-    """The balance rows of new lots: (lot, location, quantity)."""
-    if not rows:
-        return
+_OPEN_BALANCES = (
+    "INSERT INTO stock_balance (lot_id, location_id, quantity) "
+    "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[], %s::numeric[])"
+)
+_CHANGE_BALANCES = (
+    "UPDATE stock_balance AS b SET quantity = v.quantity "
+    "FROM UNNEST(%s::bigint[], %s::numeric[]) AS v(id, quantity) WHERE b.id = v.id"
+)
+
+
+def _write_movements(movements: list[Movement], *, opened, changed) -> None:
+    """The movements, with the balances they change: the rows of new lots inserted (`opened`:
+    lot, location, quantity) and the locked rows set to their new quantities (`changed`: id,
+    quantity). On PostgreSQL one statement (the balances' writes in WITH clauses beside the
+    movements' insert), so the cache is written with what it caches in one round trip."""
     if connection.vendor != "postgresql":
+        _insert(movements, _MOVEMENT_COLUMNS)
         Balance.objects.bulk_create(
-            [Balance(lot_id=lot, location_id=loc, quantity=q) for lot, loc, q in rows]
+            [Balance(lot_id=lot, location_id=loc, quantity=q) for lot, loc, q in opened]
         )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO stock_balance (lot_id, location_id, quantity) "
-            "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[], %s::numeric[])",
-            [
-                [lot for lot, _, _ in rows],
-                [loc for _, loc, _ in rows],
-                _numbers([q for *_, q in rows]),
-            ],
-        )
-
-
-def _write_balances(changed: list[tuple[int, Decimal]]) -> None:
-    """New quantities for locked balance rows, in one UPDATE ... FROM UNNEST(...) on PostgreSQL
-    (bulk_update's CASE grows with the square of the rows)."""
-    if not changed:
-        return
-    if connection.vendor != "postgresql":
         Balance.objects.bulk_update([Balance(pk=pk, quantity=q) for pk, q in changed], ["quantity"])
         return
-    ids, quantities = zip(*changed, strict=True)
+    unnest, numeric = _unnest(Movement, _MOVEMENT_COLUMNS)
+    arrays = [[getattr(m, column) for m in movements] for column in _MOVEMENT_COLUMNS]
+    params = [_numbers(a) if n else a for a, n in zip(arrays, numeric, strict=True)]
+    clauses = [
+        f"moved AS (INSERT INTO stock_movement ({', '.join(_MOVEMENT_COLUMNS)}) "
+        f"SELECT * FROM {unnest} RETURNING id)"
+    ]
+    if opened:
+        clauses.append(f"opened AS ({_OPEN_BALANCES})")
+        params += [[r[0] for r in opened], [r[1] for r in opened], _numbers([r[2] for r in opened])]
+    if changed:
+        clauses.append(f"changed AS ({_CHANGE_BALANCES})")
+        params += [[pk for pk, _ in changed], _numbers([q for _, q in changed])]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE stock_balance AS b SET quantity = v.quantity "
-            "FROM UNNEST(%s::bigint[], %s::numeric[]) AS v(id, quantity) WHERE b.id = v.id",
-            [list(ids), _numbers(quantities)],
-        )
+        # Ids come from the sequence in the order the rows went in.
+        cursor.execute(f"WITH {', '.join(clauses)} SELECT id FROM moved ORDER BY id", params)
+        ids = cursor.fetchall()
+    alias = connection.alias
+    for m, (pk,) in zip(movements, ids, strict=True):
+        m.pk = pk
+        m._state.adding = False
+        m._state.db = alias
 
 
 def _fit(text: str, length: int) -> str:
