@@ -686,7 +686,7 @@ _HELD_FIELDS = (
 @transaction.atomic
 def _write(r: _Request) -> PostingResult:
     today = workshop_today()
-    posting = Posting.objects.create(
+    posting = Posting(
         kind=r.kind,
         reference=r.reference,
         reason=r.reason,
@@ -698,6 +698,7 @@ def _write(r: _Request) -> PostingResult:
         owner=r.owner,
         owner_ref=r.owner_ref,
     )
+    _insert([posting], _POSTING_COLUMNS)  # the same key again: IntegrityError, a replay
     items = _lock_items(r)
     held = _lock_balances(r)
     plan = _draw(r, held, items, today)
@@ -1280,6 +1281,7 @@ def _columns(model) -> tuple[str, ...]:
     return tuple(f.attname for f in fields[1:])
 
 
+_POSTING_COLUMNS = _columns(Posting)
 _LOT_COLUMNS = _columns(Lot)
 _MOVEMENT_COLUMNS = _columns(Movement)
 _ALLOCATION_COLUMNS = _columns(Allocation)
