@@ -838,13 +838,19 @@ def _draw(r: _Request, held, items, today) -> _Plan:
     locked balance, unnamed draws first-expiry-first over usable lots."""
     plan = _Plan()
     allow_unusable = may_draw_unusable(r.kind, r.reason)
+    on_hand = defaultdict(list)  # (item, location) -> locked rows holding stock, for draws
+    if any(line.lot is None and line.quantity < 0 for line in r.lines):
+        for row in held.values():
+            if row.quantity > 0:
+                on_hand[(row.item_id, row.location_id)].append(row)
     for i, line in enumerate(r.lines):
         if line.lot is None and line.quantity > 0:
             plan.moves.append(_Move(i, None, line.location.pk, line.quantity, new=i))
         elif line.lot is None:
             # An "expired" write-off that names no lot takes the expired lots, nothing else.
             expired = r.kind == PostingKind.ADJUSTMENT and r.reason == Reason.EXPIRED
-            _draw_first_expiry_first(i, line, plan, held, items, today, expired_only=expired)
+            rows = on_hand[(line.item.pk, line.location.pk)]
+            _draw_first_expiry_first(i, line, plan, rows, items, today, expired_only=expired)
         else:
             key = (line.lot.pk, line.location.pk)
             row = held[key]
@@ -881,7 +887,8 @@ def _draw(r: _Request, held, items, today) -> _Plan:
     return plan
 
 
-def _draw_first_expiry_first(i, line, plan, held, items, today, *, expired_only=False) -> None:
+def _draw_first_expiry_first(i, line, plan, rows, items, today, *, expired_only=False) -> None:
+    """Draw `line` from `rows`, the locked rows of its item at its location that hold stock."""
     item = items[line.item.pk]
 
     def may_take(row) -> bool:
@@ -892,14 +899,7 @@ def _draw_first_expiry_first(i, line, plan, held, items, today, *, expired_only=
         )
 
     candidates = sorted(
-        (
-            row
-            for row in held.values()
-            if row.item_id == item.pk
-            and row.location_id == line.location.pk
-            and row.quantity > 0
-            and may_take(row)
-        ),
+        (row for row in rows if may_take(row)),
         key=lambda row: (row.expiry is None, row.expiry or date.max, row.received_on, row.lot_id),
     )
     remaining = -line.quantity
