@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from batches.models import (
@@ -28,7 +28,7 @@ from batches.models import (
     Status,
 )
 from recipes.models import Product, RecipeVersion, Variant
-from recipes.services import achieved_yield_forget, achieved_yield_record, version_freeze
+from recipes.services import achieved_yield_forget, achieved_yield_replace, version_freeze
 from stock.engine import (
     Line,
     LossLine,
@@ -292,12 +292,9 @@ def batch_start(*, batch: Batch, user) -> Batch:
     return run_with_retries(write)
 
 
-def _start(batch: Batch, user, first: BatchStage | None = None) -> None:
-    """`first`: the batch's first stage, when the caller has read its stages already."""
+def _start(batch: Batch, user) -> None:
     batch.status = Status.RUNNING
-    if first is None:
-        first = batch.stages.order_by("position").first()
-    batch.ready_on = _ready_on(first)
+    batch.ready_on = _ready_on(batch.stages.order_by("position").first())
     batch.save(update_fields=["status", "ready_on"])
     _event(batch, EventKind.STARTED, user)
 
@@ -330,12 +327,25 @@ def stage_complete(
         stage = _stage_to_record(locked, stages, position)
         if stage.is_done:
             return StageDone(batch=locked, stage=stage, result=None, replayed=True)
-        if locked.status == Status.PLANNED:
-            _start(locked, user, stages[0])
+        # A planned batch starts with its first stage: its row is written once, at the end,
+        # with the stage's figures, and its "started" event goes in with the stage's.
+        events, starting = [], locked.status == Status.PLANNED
+        if starting:
+            locked.status = Status.RUNNING
+            events.append(_new_event(locked, EventKind.STARTED, user))
         last = stage.position == len(stages) - 1
-        splits = list(locked.splits.select_related("variant__item"))
+        splits = _splits(locked)
         before = _lots_from(locked, stage.position - 1) if stage.position else []
-        plan = _Production(locked, splits, uses, before, waste, _with_items(scrap))
+        plan = _Production(
+            locked,
+            splits,
+            uses,
+            before,
+            waste,
+            _with_items(scrap),
+            # A planned batch has written no posting, so it holds no lots yet.
+            standing=Counter() if starting else None,
+        )
         if last:
             _refuse_missing(splits, made)
             plan.finish(made, completed_on=workshop_today())
@@ -360,12 +370,16 @@ def stage_complete(
         stage.note = note.strip()
         stage.save(update_fields=["posting", "done_at", "done_by", "note"])
         locked.stages_done = stage.position + 1
+        started = ["status"] if starting else []
         if last:
-            _complete(locked, splits, made, user, result.posting, note)
+            _complete(locked, splits, made, user, result.posting, note, events)
         else:
             locked.ready_on = _ready_on(stages[stage.position + 1])
-            locked.save(update_fields=["stages_done", "ready_on"])
-            _event(locked, EventKind.STAGE, user, stage=stage.name, posting=result.posting)
+            locked.save(update_fields=[*started, "stages_done", "ready_on"])
+            events.append(
+                _new_event(locked, EventKind.STAGE, user, stage=stage.name, posting=result.posting)
+            )
+            BatchEvent.objects.bulk_create(events)
         return StageDone(batch=locked, stage=stage, result=result, replayed=result.replayed)
 
     return run_with_retries(write)
@@ -412,7 +426,9 @@ def _refuse_rest_figures(waiting, made) -> None:
         raise ValidationError(errors)
 
 
-def _complete(batch, splits, made, user, posting, note) -> None:
+def _complete(batch, splits, made, user, posting, note, events=()) -> None:
+    """The batch's row, split, yield and timeline once its last stage is recorded; `events`:
+    the timeline's entries of the same moment not written yet (it started)."""
     by_variant = {m.variant.pk: m for m in made}
     for split in splits:
         m = by_variant.get(split.variant_id) or Made(variant=split.variant, saleable=Decimal(0))
@@ -420,18 +436,23 @@ def _complete(batch, splits, made, user, posting, note) -> None:
         # Nothing to show for it: its planned units were rejected (as the ledger's loss says).
         nothing = not (m.saleable or m.in_progress or m.rejected)
         split.rejected = split.planned if nothing else m.rejected
-    BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
+    _save_splits(splits)
     batch.status = Status.COMPLETED
     batch.completed_on = workshop_today()
     batch.ready_on = None
     batch.save(update_fields=["status", "completed_on", "ready_on", "stages_done"])
     _record_yield(batch, splits)
-    _event(batch, EventKind.COMPLETED, user, posting=posting, note=note.strip())
+    BatchEvent.objects.bulk_create(
+        [
+            *events,
+            _new_event(batch, EventKind.COMPLETED, user, posting=posting, note=note.strip()),
+        ]
+    )
 
 
 def _record_yield(batch: Batch, splits) -> None:
-    achieved_yield_forget(reference=batch.reference)
-    achieved_yield_record(
+    """The batch's yield as it stands now, in place of any recorded before."""
+    achieved_yield_replace(
         version=batch.version,
         planned=batch.planned_units,
         achieved=sum((s.made for s in splits), Decimal(0)),
@@ -467,7 +488,7 @@ def batch_finish_rest(
             if earlier is not None:
                 return StageDone(batch=locked, stage=last, result=None, replayed=True)
             raise ValidationError(NO_REST.format(ref=locked.reference))
-        splits = list(locked.splits.select_related("variant__item"))
+        splits = _splits(locked)
         _refuse_rest_figures([s for s in splits if s.in_progress], made)
         plan = _Production(locked, splits, [], rest, waste, [], rest=True)
         plan.finish(made, completed_on=workshop_today())
@@ -491,7 +512,7 @@ def batch_finish_rest(
                 split.made += m.saleable if m else 0
                 split.rejected += m.rejected if m else split.in_progress
                 split.in_progress = m.in_progress if m else Decimal(0)
-        BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
+        _save_splits(splits)
         _record_yield(locked, splits)
         _event(locked, EventKind.FINISHED_REST, user, posting=result.posting, note=note.strip())
         return StageDone(batch=locked, stage=last, result=result, replayed=result.replayed)
@@ -685,7 +706,7 @@ class _Production:
     rule: shared inputs (keys in `shared_keys`) feed every saleable unit, the scrap and the
     losses; a variant's own inputs feed only that variant's lots."""
 
-    def __init__(self, batch, splits, uses, before, waste, scrap, *, rest=False):
+    def __init__(self, batch, splits, uses, before, waste, scrap, *, rest=False, standing=None):
         self.batch = batch
         self.all_splits = [s for s in splits if s.planned]
         self.splits = [s for s in splits if s.in_progress] if rest else self.all_splits
@@ -701,7 +722,8 @@ class _Production:
         self.lines: list[Line] = []
         self.roles: list[tuple[str, Variant | None]] = []  # per output: its role and variant
         self.per_variant = any(u.variant for u in uses) or any(b.variant_id for b in before)
-        self.standing = _standing_lots(batch)  # read once: nothing adds lots before the posting
+        # Read once: nothing adds lots before the posting.
+        self.standing = _standing_lots(batch) if standing is None else standing
         self.scrap_before = self.standing[(LotRole.SCRAP, None)]
 
     # What the variants' own inputs feed: filled by carry_on / finish.
@@ -1052,8 +1074,44 @@ def _user(user):
 
 
 def _event(batch, kind, user, *, stage="", posting=None, note="") -> None:
-    BatchEvent.objects.create(
+    _new_event(batch, kind, user, stage=stage, posting=posting, note=note).save()
+
+
+def _new_event(batch, kind, user, *, stage="", posting=None, note="") -> BatchEvent:
+    """A timeline entry, dated now, not saved yet."""
+    return BatchEvent(
         batch=batch, kind=kind, stage_name=stage, posting=posting, note=note, user=_user(user)
+    )
+
+
+def _save_splits(splits: list[BatchVariant]) -> None:
+    """What each variant gave (made, rejected, in progress), in one UPDATE ... FROM UNNEST on
+    PostgreSQL (bulk_update builds a CASE per column and row, which costs more than the
+    update itself)."""
+    if connection.vendor != "postgresql":
+        BatchVariant.objects.bulk_update(splits, ["made", "rejected", "in_progress"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {BatchVariant._meta.db_table} AS s SET made = v.made, "
+            "rejected = v.rejected, in_progress = v.in_progress "
+            "FROM UNNEST(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[]) "
+            "AS v(id, made, rejected, in_progress) WHERE s.id = v.id",
+            [
+                [s.pk for s in splits],
+                *(
+                    [Decimal(getattr(s, f)) for s in splits]  # 0 and Decimal: not one array
+                    for f in ("made", "rejected", "in_progress")
+                ),
+            ],
+        )
+
+
+def _splits(batch: Batch) -> list[BatchVariant]:
+    """The batch's split, in the variants' order (which decides their lot-code suffixes), with
+    their items; ordered without the default ordering's join to the batch."""
+    return list(
+        batch.splits.select_related("variant__item").order_by("variant__position", "variant_id")
     )
 
 

@@ -524,13 +524,13 @@ ENGINE_STEPS = [
     "_allocate",
     "_new_lots",
     "_write_rows",
-    "_write_balances",
+    "_write_movements",
 ]
 
 
 def steps(label: str, run, times: int, between=None) -> None:
     """Wall time per posting in each step of the engine (inclusive: `_write_rows` holds the
-    bulk inserts and `_write_balances`), in each ORM insert, and in COMMIT."""
+    inserts and `_write_movements`), in each ORM insert, and in COMMIT."""
     from collections import defaultdict
 
     from django.db import connection

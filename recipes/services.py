@@ -555,6 +555,24 @@ def achieved_yield_record(
     return achieved_yield
 
 
+def achieved_yield_replace(
+    *, version: RecipeVersion, planned: Decimal, achieved: Decimal, reference: str
+) -> AchievedYield:
+    """What a batch of this version made, in place of what was recorded for the same
+    reference before (finishing the rest, completing again after a reversal): one upsert,
+    dated now. Called by the batches service under the batch's lock."""
+    achieved_yield = AchievedYield(
+        version=version, planned=planned, achieved=achieved, reference=reference
+    )
+    AchievedYield.objects.bulk_create(
+        [achieved_yield],
+        update_conflicts=True,
+        unique_fields=["reference"],
+        update_fields=["version", "planned", "achieved", "recorded_at"],
+    )
+    return achieved_yield
+
+
 def achieved_yield_forget(*, reference: str) -> None:
     """A batch reversed (or recounted after finishing the rest): its yield no longer stands."""
     AchievedYield.objects.filter(reference=reference).delete()

@@ -20,9 +20,11 @@ by primary key. A deadlock or serialization failure is retried from the top, out
 transaction (`run_with_retries`). The rules are in docs/design.md, "The stock ledger".
 """
 
+import functools
 import hashlib
 import logging
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -684,7 +686,7 @@ _HELD_FIELDS = (
 @transaction.atomic
 def _write(r: _Request) -> PostingResult:
     today = workshop_today()
-    posting = Posting.objects.create(
+    posting = Posting(
         kind=r.kind,
         reference=r.reference,
         reason=r.reason,
@@ -696,6 +698,7 @@ def _write(r: _Request) -> PostingResult:
         owner=r.owner,
         owner_ref=r.owner_ref,
     )
+    _insert([posting], _POSTING_COLUMNS)  # the same key again: IntegrityError, a replay
     items = _lock_items(r)
     held = _lock_balances(r)
     plan = _draw(r, held, items, today)
@@ -769,24 +772,54 @@ def _lock_balances(r: _Request) -> dict[tuple[int, int], _Held]:
 # SHARE in the same statement, so a hold, a release or a void of a lot waits for the postings
 # in flight, and a posting that waited reads the lot as it is now. IN lists (a few rows more
 # than needed at most: a lot's balance at another of the posting's locations), so a 5,000-line
-# import is one plain index scan.
-_HELD_SQL = """
+# import is one plain index scan. Two kinds of rows: those of named lots (the balance's own
+# columns) and the candidates of draws (the lot's item too). A posting that has only one kind
+# asks for it alone; one that has both finds them in two branches, each with its own index, as
+# one OR over both tables leaves the planner no index to start from (it scans stock_lot once
+# many lots are on hand). The conditions are said again outside the branches, so a row that
+# changed while this waited for its lock is judged as it is now.
+_HELD_SELECT = """
 SELECT b.id, b.lot_id, b.location_id, b.quantity, l.code, l.expiry_date, l.quarantined,
        l.voided_by_id, l.unit_cost, l.received_on, l.item_id
 FROM stock_balance b JOIN stock_lot l ON l.id = b.lot_id
-WHERE (b.lot_id = ANY(%s) AND b.location_id = ANY(%s))
-   OR (l.item_id = ANY(%s) AND b.location_id = ANY(%s) AND b.quantity > 0)
+WHERE {where}
 ORDER BY b.id
 FOR UPDATE OF b FOR SHARE OF l
 """
+_HELD_NAMED = "(b.lot_id = ANY(%(lots)s) AND b.location_id = ANY(%(lot_places)s))"
+_HELD_DRAWN = (
+    "(l.item_id = ANY(%(items)s) AND b.location_id = ANY(%(draw_places)s) AND b.quantity > 0)"
+)
+_HELD_BRANCHES = """b.id IN (
+    SELECT b.id FROM stock_balance b WHERE {named}
+    UNION ALL
+    SELECT b.id FROM stock_balance b JOIN stock_lot l ON l.id = b.lot_id WHERE {drawn}
+  ) AND ({named} OR {drawn})"""
+_HELD_SQL = {
+    (True, False): _HELD_SELECT.format(where=_HELD_NAMED),
+    (False, True): _HELD_SELECT.format(where=_HELD_DRAWN),
+    (True, True): _HELD_SELECT.format(
+        where=_HELD_BRANCHES.format(named=_HELD_NAMED, drawn=_HELD_DRAWN)
+    ),
+}
 
 
 def _select_held(pairs, draw_places) -> dict[tuple[int, int], _Held]:
     lot_ids, pair_places = [p[0] for p in pairs], list({p[1] for p in pairs})
     item_ids, draw_locs = list({d[0] for d in draw_places}), list({d[1] for d in draw_places})
+    if not lot_ids and not item_ids:
+        return {}
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_HELD_SQL, [lot_ids, pair_places, item_ids, draw_locs])
+            cursor.execute(
+                _HELD_SQL[(bool(lot_ids), bool(item_ids))],
+                {
+                    "lots": lot_ids,
+                    "lot_places": pair_places,
+                    "items": item_ids,
+                    "draw_places": draw_locs,
+                },
+            )
             rows = cursor.fetchall()
     else:  # SQLite (make run): one writer at a time, no row locks to take
         rows = (
@@ -805,13 +838,19 @@ def _draw(r: _Request, held, items, today) -> _Plan:
     locked balance, unnamed draws first-expiry-first over usable lots."""
     plan = _Plan()
     allow_unusable = may_draw_unusable(r.kind, r.reason)
+    on_hand = defaultdict(list)  # (item, location) -> locked rows holding stock, for draws
+    if any(line.lot is None and line.quantity < 0 for line in r.lines):
+        for row in held.values():
+            if row.quantity > 0:
+                on_hand[(row.item_id, row.location_id)].append(row)
     for i, line in enumerate(r.lines):
         if line.lot is None and line.quantity > 0:
             plan.moves.append(_Move(i, None, line.location.pk, line.quantity, new=i))
         elif line.lot is None:
             # An "expired" write-off that names no lot takes the expired lots, nothing else.
             expired = r.kind == PostingKind.ADJUSTMENT and r.reason == Reason.EXPIRED
-            _draw_first_expiry_first(i, line, plan, held, items, today, expired_only=expired)
+            rows = on_hand[(line.item.pk, line.location.pk)]
+            _draw_first_expiry_first(i, line, plan, rows, items, today, expired_only=expired)
         else:
             key = (line.lot.pk, line.location.pk)
             row = held[key]
@@ -848,7 +887,8 @@ def _draw(r: _Request, held, items, today) -> _Plan:
     return plan
 
 
-def _draw_first_expiry_first(i, line, plan, held, items, today, *, expired_only=False) -> None:
+def _draw_first_expiry_first(i, line, plan, rows, items, today, *, expired_only=False) -> None:
+    """Draw `line` from `rows`, the locked rows of its item at its location that hold stock."""
     item = items[line.item.pk]
 
     def may_take(row) -> bool:
@@ -859,14 +899,7 @@ def _draw_first_expiry_first(i, line, plan, held, items, today, *, expired_only=
         )
 
     candidates = sorted(
-        (
-            row
-            for row in held.values()
-            if row.item_id == item.pk
-            and row.location_id == line.location.pk
-            and row.quantity > 0
-            and may_take(row)
-        ),
+        (row for row in rows if may_take(row)),
         key=lambda row: (row.expiry is None, row.expiry or date.max, row.received_on, row.lot_id),
     )
     remaining = -line.quantity
@@ -1135,7 +1168,7 @@ def expiry_from_shelf_life(item: Item, received_on: date) -> date | None:
 
 
 def _write_rows(r, posting, plan, held, new_lots, allocations, loss_values) -> PostingResult:
-    Lot.objects.bulk_create(new_lots)  # a code taken meanwhile: IntegrityError, explained above
+    _insert(new_lots, _LOT_COLUMNS)  # a code taken meanwhile: IntegrityError, explained above
     n_lines = len(r.lines)
     line_lots = [None] * n_lines
     for i, lot in zip(
@@ -1150,61 +1183,60 @@ def _write_rows(r, posting, plan, held, new_lots, allocations, loss_values) -> P
         if move.new is not None:
             lot = line_lots[move.new]
             movements.append(
-                Movement(
+                _row(
+                    Movement,
+                    (posting.pk, lot.pk, move.location_id, move.delta, lot.unit_cost, move.line),
                     posting=posting,
                     lot=lot,
-                    location_id=move.location_id,
-                    quantity=move.delta,
-                    unit_cost=lot.unit_cost,
-                    line=move.line,
                 )
             )
         else:
             movements.append(
-                Movement(
+                _row(
+                    Movement,
+                    (
+                        posting.pk,
+                        move.lot_id,
+                        move.location_id,
+                        move.delta,
+                        move.unit_cost,
+                        move.line,
+                    ),
                     posting=posting,
-                    lot_id=move.lot_id,
-                    location_id=move.location_id,
-                    quantity=move.delta,
-                    unit_cost=move.unit_cost,
-                    line=move.line,
                 )
             )
     for n, (o, lot) in enumerate(zip(r.outputs, output_lots, strict=True)):
         movements.append(
-            Movement(
+            _row(
+                Movement,
+                (posting.pk, lot.pk, o.location.pk, o.quantity, lot.unit_cost, n_lines + n),
                 posting=posting,
                 lot=lot,
                 location=o.location,
-                quantity=o.quantity,
-                unit_cost=lot.unit_cost,
-                line=n_lines + n,
             )
         )
-    Movement.objects.bulk_create(movements)
     # A new lot's balance row cannot exist elsewhere yet: it is inserted, not locked.
     new_ids = {lot.pk for lot in new_lots}
-    Balance.objects.bulk_create(
-        [
-            Balance(lot_id=m.lot_id, location_id=m.location_id, quantity=m.quantity)
-            for m in movements
-            if m.lot_id in new_ids
-        ]
-    )
-    _write_balances(
-        [(held[key].id, held[key].quantity + delta) for key, delta in plan.totals.items() if delta]
+    _write_movements(
+        movements,
+        opened=[(m.lot_id, m.location_id, m.quantity) for m in movements if m.lot_id in new_ids],
+        changed=[
+            (held[key].id, held[key].quantity + delta)
+            for key, delta in plan.totals.items()
+            if delta
+        ],
     )
     allocation_rows = [
-        Allocation(
+        _row(
+            Allocation,
+            (posting.pk, movements[m].pk, output_lots[o].pk, q, cost),
             posting=posting,
             movement=movements[m],
             output_lot=output_lots[o],
-            quantity=q,
-            cost=cost,
         )
         for m, o, q, cost in allocations
     ]
-    Allocation.objects.bulk_create(allocation_rows)
+    _insert(allocation_rows, _ALLOCATION_COLUMNS)
     loss_rows = [
         Loss(
             posting=posting,
@@ -1216,7 +1248,7 @@ def _write_rows(r, posting, plan, held, new_lots, allocations, loss_values) -> P
         )
         for loss, value in zip(r.losses, loss_values, strict=True)
     ]
-    Loss.objects.bulk_create(loss_rows)
+    _insert(loss_rows, _LOSS_COLUMNS)
     per_line = [[] for _ in range(n_lines)]
     for m in movements[: len(plan.moves)]:
         per_line[m.line].append(m)
@@ -1231,22 +1263,123 @@ def _write_rows(r, posting, plan, held, new_lots, allocations, loss_values) -> P
     )
 
 
-def _write_balances(changed: list[tuple[int, Decimal]]) -> None:
-    """New quantities for locked balance rows, in one UPDATE ... FROM (VALUES ...) on PostgreSQL
-    (bulk_update's CASE grows with the square of the rows)."""
-    if not changed:
+def _row(model, values: tuple, **related):
+    """A new ledger row: its model instance from the values of its columns in `_columns`
+    order, with the related instances it was made from cached, as keyword construction
+    would leave it. Positional construction costs less than half as much, over hundreds of
+    movements and allocations a posting."""
+    obj = model(None, *values)
+    obj._state.fields_cache.update(related)
+    return obj
+
+
+def _columns(model) -> tuple[str, ...]:
+    """The columns an insert writes: every concrete field but the primary key, in the model's
+    order (a foreign key by its `_id`), as bulk_create writes them."""
+    fields = model._meta.concrete_fields
+    assert fields[0].primary_key and all(f.column == f.attname for f in fields)
+    return tuple(f.attname for f in fields[1:])
+
+
+_POSTING_COLUMNS = _columns(Posting)
+_LOT_COLUMNS = _columns(Lot)
+_MOVEMENT_COLUMNS = _columns(Movement)
+_ALLOCATION_COLUMNS = _columns(Allocation)
+_LOSS_COLUMNS = _columns(Loss)
+
+
+@functools.cache
+def _unnest(model, columns: tuple[str, ...]) -> tuple[str, tuple[bool, ...]]:
+    """UNNEST(%s::type[], ...): one array per column, so the statement's text and its number of
+    parameters stay the same however many rows go in (psycopg parses a statement of more than
+    50 parameters anew every time). Also, per column, whether it is numeric."""
+    # Each array is cast to its column's type without a length or precision (varchar, not
+    # varchar(64)): an explicit cast would cut a value short where the column refuses it.
+    types = [
+        re.sub(r"\(.*\)", "", model._meta.get_field(column).db_type(connection))
+        for column in columns
+    ]
+    sql = "UNNEST(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+    return sql, tuple(t == "numeric" for t in types)
+
+
+def _numbers(values: list) -> list:
+    """A numeric column's values as Decimals: psycopg refuses an array that mixes 0 and
+    Decimal("1.5"), where the ORM takes either."""
+    return [v if v is None or isinstance(v, Decimal) else Decimal(v) for v in values]
+
+
+def _insert(objs: list, columns: tuple[str, ...]) -> None:
+    """Insert new ledger rows, all of one model, and give each its primary key, as
+    bulk_create does. On PostgreSQL: one INSERT ... SELECT FROM UNNEST(...) RETURNING id
+    (bulk_create's preparation of every value costs more than the database's work);
+    elsewhere bulk_create."""
+    if not objs:
         return
+    model = type(objs[0])
     if connection.vendor != "postgresql":
-        Balance.objects.bulk_update([Balance(pk=pk, quantity=q) for pk, q in changed], ["quantity"])
+        model.objects.bulk_create(objs)
         return
-    values = ", ".join(["(%s, %s::numeric)"] * len(changed))
-    params = [p for row in changed for p in row]
+    unnest, numeric = _unnest(model, columns)
+    arrays = [[getattr(obj, column) for obj in objs] for column in columns]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE stock_balance AS b SET quantity = v.quantity "
-            f"FROM (VALUES {values}) AS v(id, quantity) WHERE b.id = v.id",
-            params,
+            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+            f"SELECT * FROM {unnest} RETURNING id",
+            [_numbers(a) if n else a for a, n in zip(arrays, numeric, strict=True)],
         )
+        ids = cursor.fetchall()
+    alias = connection.alias
+    for obj, (pk,) in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = alias
+
+
+_OPEN_BALANCES = (
+    "INSERT INTO stock_balance (lot_id, location_id, quantity) "
+    "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[], %s::numeric[])"
+)
+_CHANGE_BALANCES = (
+    "UPDATE stock_balance AS b SET quantity = v.quantity "
+    "FROM UNNEST(%s::bigint[], %s::numeric[]) AS v(id, quantity) WHERE b.id = v.id"
+)
+
+
+def _write_movements(movements: list[Movement], *, opened, changed) -> None:
+    """The movements, with the balances they change: the rows of new lots inserted (`opened`:
+    lot, location, quantity) and the locked rows set to their new quantities (`changed`: id,
+    quantity). On PostgreSQL one statement (the balances' writes in WITH clauses beside the
+    movements' insert), so the cache is written with what it caches in one round trip."""
+    if connection.vendor != "postgresql":
+        _insert(movements, _MOVEMENT_COLUMNS)
+        Balance.objects.bulk_create(
+            [Balance(lot_id=lot, location_id=loc, quantity=q) for lot, loc, q in opened]
+        )
+        Balance.objects.bulk_update([Balance(pk=pk, quantity=q) for pk, q in changed], ["quantity"])
+        return
+    unnest, numeric = _unnest(Movement, _MOVEMENT_COLUMNS)
+    arrays = [[getattr(m, column) for m in movements] for column in _MOVEMENT_COLUMNS]
+    params = [_numbers(a) if n else a for a, n in zip(arrays, numeric, strict=True)]
+    clauses = [
+        f"moved AS (INSERT INTO stock_movement ({', '.join(_MOVEMENT_COLUMNS)}) "
+        f"SELECT * FROM {unnest} RETURNING id)"
+    ]
+    if opened:
+        clauses.append(f"opened AS ({_OPEN_BALANCES})")
+        params += [[r[0] for r in opened], [r[1] for r in opened], _numbers([r[2] for r in opened])]
+    if changed:
+        clauses.append(f"changed AS ({_CHANGE_BALANCES})")
+        params += [[pk for pk, _ in changed], _numbers([q for _, q in changed])]
+    with connection.cursor() as cursor:
+        # Ids come from the sequence in the order the rows went in.
+        cursor.execute(f"WITH {', '.join(clauses)} SELECT id FROM moved ORDER BY id", params)
+        ids = cursor.fetchall()
+    alias = connection.alias
+    for m, (pk,) in zip(movements, ids, strict=True):
+        m.pk = pk
+        m._state.adding = False
+        m._state.db = alias
 
 
 def _fit(text: str, length: int) -> str:

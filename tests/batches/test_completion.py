@@ -91,6 +91,36 @@ def test_completion_costs_each_variant_by_the_worked_example(candle):
     assert AchievedYield.objects.get(reference=batch.reference).achieved == 9
 
 
+def test_completing_a_planned_batch_starts_it_and_writes_its_row_split_timeline_and_yield(
+    candle,
+):
+    """The batch's row is written once, its "started" and "completed" events together: what
+    they say is what a start and a completion each wrote on their own."""
+    batch = plan(candle)
+    done = complete(
+        candle,
+        batch,
+        made=[
+            # A plain 0 beside Decimals: the split's figures are written as numbers alike.
+            services.Made(variant=candle.lavender, saleable=0, in_progress=D(5)),
+            services.Made(variant=candle.cedar, saleable=D(4), rejected=D(1), reason="chipped"),
+        ],
+    )
+    batch.refresh_from_db()
+    assert (batch.status, batch.stages_done, batch.ready_on) == (Status.COMPLETED, 1, None)
+    assert batch.completed_on == workshop_today()
+    assert [(e.kind, e.posting_id) for e in batch.events.all()] == [
+        ("planned", None),
+        ("started", None),
+        ("completed", done.result.posting.pk),
+    ]
+    assert [(s.made, s.rejected, s.in_progress) for s in batch.splits.all()] == [
+        (0, 0, 5),
+        (4, 1, 0),
+    ]
+    assert AchievedYield.objects.get(reference=batch.reference).achieved == 4
+
+
 def test_an_output_expires_with_its_earliest_input_when_that_is_sooner(candle):
     batch = plan(candle)
     complete(candle, batch)

@@ -95,6 +95,11 @@ def test_three_stages_carry_cost_and_keep_each_scent_to_its_own_bars(soap):
     batch.refresh_from_db()
     assert batch.status == Status.RUNNING and batch.stages_done == 1
     assert batch.ready_on == workshop_today() + timedelta(days=28)  # curing
+    assert [(e.kind, e.stage_name) for e in batch.events.all()] == [
+        ("planned", ""),
+        ("started", ""),
+        ("stage", "Mix"),
+    ]
     cure(soap, batch)
     assert Balance.objects.get(lot=loaves["Lavender"]).quantity == 0
     wrap(soap, batch)
@@ -109,6 +114,11 @@ def test_three_stages_carry_cost_and_keep_each_scent_to_its_own_bars(soap):
     assert {"SOP-01-LAV", "SOP-01-MNT"} <= olive_reaches
     batch.refresh_from_db()
     assert batch.status == Status.COMPLETED and batch.ready_on is None
+    assert [(e.kind, e.stage_name) for e in batch.events.all()][2:] == [
+        ("stage", "Mix"),
+        ("stage", "Cure"),
+        ("completed", ""),
+    ]
 
 
 def test_a_stage_out_of_order_is_refused_and_changes_nothing(soap):
@@ -229,6 +239,8 @@ def test_reversing_a_batch_returns_its_inputs_and_it_can_be_completed_again(cand
         idempotency_key=key(),
     )
     assert lots_of(batch, LotRole.SALEABLE)["Cedar"].code == "CND-01-CED"
+    # Its yield is recorded anew: one row, the second completion's.
+    assert AchievedYield.objects.get(reference=batch.reference).achieved == 10
 
 
 def test_a_reversal_is_refused_once_an_adjustment_drew_from_an_output(candle):
