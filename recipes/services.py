@@ -559,7 +559,7 @@ def achieved_yield_replace(
     *, version: RecipeVersion, planned: Decimal, achieved: Decimal, reference: str
 ) -> AchievedYield:
     """What a batch of this version made, in place of what was recorded for the same
-    reference before (finishing the rest, completing again after a reversal): one upsert,
+    reference before (the batch finished the units it had left in progress): one upsert,
     dated now. Called by the batches service under the batch's lock."""
     achieved_yield = AchievedYield(
         version=version, planned=planned, achieved=achieved, reference=reference
@@ -574,7 +574,7 @@ def achieved_yield_replace(
 
 
 def achieved_yield_forget(*, reference: str) -> None:
-    """A batch reversed (or recounted after finishing the rest): its yield no longer stands."""
+    """A batch reversed: its yield no longer stands."""
     AchievedYield.objects.filter(reference=reference).delete()
 
 

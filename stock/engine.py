@@ -1328,7 +1328,11 @@ def _insert(objs: list, columns: tuple[str, ...]) -> None:
             f"SELECT * FROM {unnest} RETURNING id",
             [_numbers(a) if n else a for a, n in zip(arrays, numeric, strict=True)],
         )
-        ids = cursor.fetchall()
+        _saved(objs, cursor.fetchall())  # RETURNING gives them in order, as bulk_create trusts
+
+
+def _saved(objs: list, ids: list[tuple[int]]) -> None:
+    """Rows inserted: their primary keys, and their instances marked as from the database."""
     alias = connection.alias
     for obj, (pk,) in zip(objs, ids, strict=True):
         obj.pk = pk
@@ -1374,12 +1378,7 @@ def _write_movements(movements: list[Movement], *, opened, changed) -> None:
     with connection.cursor() as cursor:
         # Ids come from the sequence in the order the rows went in.
         cursor.execute(f"WITH {', '.join(clauses)} SELECT id FROM moved ORDER BY id", params)
-        ids = cursor.fetchall()
-    alias = connection.alias
-    for m, (pk,) in zip(movements, ids, strict=True):
-        m.pk = pk
-        m._state.adding = False
-        m._state.db = alias
+        _saved(movements, cursor.fetchall())
 
 
 def _fit(text: str, length: int) -> str:
