@@ -351,17 +351,8 @@ def stage_complete(
             plan.finish(made, completed_on=workshop_today())
         else:
             plan.carry_on(stage, _wip_item(locked.product, stage), output_quantity)
-        result = posting_create(
-            kind=PostingKind.PRODUCTION,
-            lines=plan.lines,
-            outputs=plan.outputs,
-            losses=plan.losses,
-            user=user,
-            idempotency_key=idempotency_key,
-            reference=f"{locked.reference} {stage.name}",
-            note=note.strip(),
-            owner=OWNER,
-            owner_ref=locked.reference,
+        result = _post(
+            locked, plan.lines, plan.outputs, plan.losses, stage.name, note, user, idempotency_key
         )
         if result.replayed and Posting.objects.filter(reverses=result.posting).exists():
             raise ValidationError(STALE_FORM.format(stage=stage.name), code="stale_form")
@@ -492,17 +483,8 @@ def batch_finish_rest(
         _refuse_rest_figures([s for s in splits if s.in_progress], made)
         plan = _Production(locked, splits, [], rest, waste, [], rest=True)
         plan.finish(made, completed_on=workshop_today())
-        result = posting_create(
-            kind=PostingKind.PRODUCTION,
-            lines=plan.lines,
-            outputs=plan.outputs,
-            losses=plan.losses,
-            user=user,
-            idempotency_key=idempotency_key,
-            reference=f"{locked.reference} rest",
-            note=note.strip(),
-            owner=OWNER,
-            owner_ref=locked.reference,
+        result = _post(
+            locked, plan.lines, plan.outputs, plan.losses, "rest", note, user, idempotency_key
         )
         plan.record_lots(result, last.position)
         by_variant = {m.variant.pk: m for m in made}
@@ -609,19 +591,23 @@ def _write_off(batch, wip, returns, note, user, idempotency_key) -> Posting:
         weight=Decimal(1),
         note=f"Batch cancelled: {note.strip()}",
     )
-    result = posting_create(
+    return _post(batch, lines, outputs, [loss], "cancelled", note, user, idempotency_key).posting
+
+
+def _post(batch, lines, outputs, losses, what, note, user, idempotency_key) -> PostingResult:
+    """One production posting of the batch's, owned by it (its reference as owner_ref)."""
+    return posting_create(
         kind=PostingKind.PRODUCTION,
         lines=lines,
         outputs=outputs,
-        losses=[loss],
+        losses=losses,
         user=user,
         idempotency_key=idempotency_key,
-        reference=f"{batch.reference} cancelled",
+        reference=f"{batch.reference} {what}",
         note=note.strip(),
         owner=OWNER,
         owner_ref=batch.reference,
     )
-    return result.posting
 
 
 def _used_by(batch: Batch) -> tuple[dict[int, tuple[Decimal, Decimal]], dict[int, date]]:
