@@ -22,6 +22,7 @@ from batches.forms import (
 )
 from batches.models import Batch, Status
 from recipes.models import Product, Recipe, RecipeVersion
+from stock.limits import is_id
 from stock.models import production_location, workshop_today
 
 RUN = "batches.add_batch"
@@ -115,7 +116,7 @@ def batch_labels(request, pk):
 @permission_required(RUN, raise_exception=True)
 def batch_plan(request):
     version_id = request.GET.get("version") or request.POST.get("version") or ""
-    if not version_id.isdigit():
+    if not is_id(version_id):
         recipes = (
             Recipe.objects.filter(product__archived=False)
             .select_related("product")

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from materials.models import Category, Material, Supplier
 from materials.selectors import Status
 from stock.forms import IdempotentForm, QuantityField, TypedNumberMixin
+from stock.limits import is_id
 from stock.models import COST, MONEY, Location, workshop_today
 from stock.units import Unit, compatible_units, convert, plain
 
@@ -183,7 +184,7 @@ class ReceiptLineForm(forms.Form):
 
     def chosen_material(self):
         raw = self.data.get(self.add_prefix("material")) if self.is_bound else None
-        if not raw or not str(raw).isdigit():
+        if not raw or not is_id(raw):
             return None
         return active_materials().filter(pk=int(raw)).first()
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from stock.dispatches import IN_THE_FUTURE, NO_DISPATCH_LINES, Sent
 from stock.forms import IdempotentForm, QuantityField
+from stock.limits import is_id
 from stock.models import Customer, Dispatch, Item, Location, workshop_today
 from stock.selectors_dispatch import first_expiry_first
 from stock.units import Unit, display
@@ -108,7 +109,7 @@ class DispatchForm(IdempotentForm):
         raw = self.data.get("location") if self.is_bound else self.initial.get("location")
         if isinstance(raw, Location):
             return raw
-        if not str(raw or "").isdigit():
+        if not is_id(raw):
             return None
         return Location.objects.filter(archived=False, pk=int(raw)).first()
 
@@ -202,7 +203,7 @@ class DispatchLineForm(forms.Form):
 
     def _chosen_item(self) -> Item | None:
         raw = str(self._raw("item") or "")
-        return self.items.get(int(raw)) if raw.isdigit() else None
+        return self.items.get(int(raw)) if is_id(raw) else None
 
     def _typed_quantity(self) -> Decimal | None:
         try:

@@ -27,3 +27,10 @@ MAX_VALUE = Decimal(10) ** 20  # an allocated or lost value is below this (VALUE
 # An uploaded CSV file (materials, recipe lines, orders): its size and its rows under the header.
 CSV_MAX_BYTES = 1024 * 1024
 CSV_MAX_ROWS = 5000
+
+
+def is_id(text) -> bool:
+    """Whether `text` is a row id as a form or URL may carry one: plain ASCII digits, short
+    enough for the database ("²" is a digit to Python, not to int())."""
+    text = str(text or "")
+    return text.isascii() and text.isdigit() and len(text) <= 18

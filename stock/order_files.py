@@ -276,7 +276,7 @@ def read_day(layout: Format, text: str) -> date | None:
                 return None
             month, day, year = (int(part) for part in m.groups())
             return date(year + 2000 if year < 100 else year, month, day)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return read_date(text)
 
@@ -302,4 +302,7 @@ def _shopify_day(text: str) -> date | None:
     )
     if sign is None and not text.endswith("Z"):  # no offset given: the date as written
         return moment.date()
-    return moment.astimezone(current_workshop().zone).date()
+    try:
+        return moment.astimezone(current_workshop().zone).date()
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: not a real order
+        return None

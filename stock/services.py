@@ -361,6 +361,8 @@ def lot_release(*, lot: Lot, note: str, user) -> Lot:
 
 
 HOLD_REASON_REQUIRED = "Say why these lots are held (a customer complaint, a recall)."
+HOLD_NOTE_MAX = 2000
+HOLD_NOTE_BAD = "Write the reason as plain text, at most {n} characters."
 
 
 @transaction.atomic
@@ -370,6 +372,8 @@ def lots_hold(*, lots: list[Lot], note: str, user) -> list[Lot]:
     lots it held."""
     if not note.strip():
         raise ValidationError(HOLD_REASON_REQUIRED)
+    if "\x00" in note or len(note) > HOLD_NOTE_MAX:
+        raise ValidationError(HOLD_NOTE_BAD.format(n=HOLD_NOTE_MAX))
     locked = list(
         Lot.objects.select_for_update(of=("self",))
         .filter(pk__in=[lot.pk for lot in lots], quarantined=False, voided_by__isnull=True)

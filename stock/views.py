@@ -20,6 +20,7 @@ from stock.forms import (
     TransferForm,
     WorkshopForm,
 )
+from stock.limits import is_id
 from stock.models import Location, Lot, Posting, QuarantineAction, current_workshop
 
 LOT_PAGE_OUTPUTS = 20  # the lot page lists the latest; the forward trace lists them all
@@ -176,7 +177,7 @@ def _named_rows(request) -> list[int]:
     return [
         int(name[2:])
         for name, value in request.POST.items()
-        if name.startswith("q-") and name[2:].isdigit() and value.strip()
+        if name.startswith("q-") and is_id(name[2:]) and value.strip()
     ]
 
 
@@ -241,13 +242,13 @@ def _count_sheet(request, location, item) -> selectors.CountSheet:
     """The sheet being counted: on a POST, exactly the rows the page showed (its `row`
     fields); else the sheet after the balance named by `after`."""
     if request.method == "POST" and request.POST.getlist("row"):
-        rows = [int(pk) for pk in request.POST.getlist("row") if pk.isdigit()]
+        rows = [int(pk) for pk in request.POST.getlist("row") if is_id(pk)]
         return selectors.count_sheet(location, rows=rows)
     if request.method == "POST":  # a form from before sheets: the rows it has figures for
         balances = list(selectors.lots_at(location, item=item, keep=_named_rows(request)))
         return selectors.CountSheet(balances, 0, len(balances), None)
     after = request.GET.get("after", "")
-    return selectors.count_sheet(location, item=item, after=int(after) if after.isdigit() else None)
+    return selectors.count_sheet(location, item=item, after=int(after) if is_id(after) else None)
 
 
 def _next_sheet(location, item, after):

@@ -20,6 +20,7 @@ from stock.forms_dispatch import (
     DispatchReverseForm,
     dispatch_line_formset,
 )
+from stock.limits import is_id
 from stock.models import Customer, Dispatch, Item, ItemKind, production_location, workshop_today
 
 NO_NEW_CUSTOMERS = "You may not add customers: choose one from the list."
@@ -145,7 +146,7 @@ def _form_again(request) -> tuple[DispatchForm, object]:
         data = request.POST
         initial = {name: data[name] for name in HEADER if name in data}
         total = data.get("lines-TOTAL_FORMS", "")
-        count = min(int(total), MAX_LINES) if total.isdigit() else 0
+        count = min(int(total), MAX_LINES) if is_id(total) else 0
         rows = [
             {name: data.get(f"lines-{n}-{name}", "") for name in ("item", "quantity", "lot")}
             for n in range(count)
