@@ -11,14 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from batches import services
-from batches.models import BatchLot, LotRole
 from stock import dispatches
 from stock.dispatches import Sent, customer_save, dispatch_create
 from stock.forms_dispatch import CUSTOMER_EXISTS, UNKNOWN_LOT
 from stock.models import Balance, Customer, Dispatch, Posting, workshop_today
 from stock.services import lot_hold
 from tests.batches.conftest import key
+from tests.batches.test_trace import _batch as candles_from
 from tests.stock.factories import receive
 
 pytestmark = pytest.mark.django_db
@@ -26,32 +25,9 @@ pytestmark = pytest.mark.django_db
 
 def _batch(c, wax_lot):
     """2 lavender and 2 cedar candles made from the named wax lot: their lots expire when it
-    does (W1 in 60 days, W2 in a year)."""
-    batch = services.batch_plan(
-        version=c.version,
-        split={c.lavender: D(2), c.cedar: D(2)},
-        production_date=workshop_today(),
-        user=None,
-        idempotency_key=key(),
-    )
-    services.stage_complete(
-        batch=batch,
-        position=0,
-        uses=[
-            services.Use(item=c.wax, quantity=D(400), lot=wax_lot),
-            services.Use(item=c.lav_oil, quantity=D(20), variant=c.lavender),
-            services.Use(item=c.ced_oil, quantity=D(20), variant=c.cedar),
-            services.Use(item=c.jar, quantity=D(4)),
-        ],
-        made=[
-            services.Made(variant=c.lavender, saleable=D(2)),
-            services.Made(variant=c.cedar, saleable=D(2)),
-        ],
-        user=None,
-        idempotency_key=key(),
-    )
-    lots = BatchLot.objects.filter(batch=batch, role=LotRole.SALEABLE).select_related("lot")
-    return batch, {bl.variant.name: bl.lot for bl in lots.select_related("variant")}
+    does (W1 in 60 days, W2 in a year). (batch, {scent: lot})."""
+    lots = candles_from(c, wax_lot)
+    return next(iter(lots.values())).batch_lot.batch, lots
 
 
 @pytest.fixture
