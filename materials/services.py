@@ -342,7 +342,14 @@ def receipt_create(
     def attempt() -> Receipt:
         earlier = posting_with_key(idempotency_key)
         if earlier is None and not same_reference_ok:
-            _refuse_same_reference(supplier, reference)
+            try:
+                _refuse_same_reference(supplier, reference)
+            except ValidationError:
+                # A second tap of this very form may have committed between the two reads:
+                # then it is its delivery, not another one with the same reference.
+                earlier = posting_with_key(idempotency_key)
+                if earlier is None:
+                    raise
         number = _receipt_number_for(earlier) or _next_receipt_number()
         return _write_receipt(
             number=number,
