@@ -35,6 +35,7 @@ from stock.models import (
     usable_lot,
     workshop_today,
 )
+from stock.selectors_dispatch import first_expiry_first, lots_to_pick
 from stock.units import Unit, are_compatible, convert
 
 # What a stage should use -------------------------------------------------------------------
@@ -86,40 +87,11 @@ def planned_uses(batch: Batch, stage: BatchStage, today: date | None = None) -> 
     return uses
 
 
-def lots_at(items, location: Location, today: date) -> dict[int, list[Balance]]:
-    """{item id: balances with stock at `location`}: usable lots first-expiry-first, then the
-    expired and quarantined ones (each balance knows `usable`). One query."""
-    balances = (
-        Balance.objects.filter(location=location, quantity__gt=0, lot__item__in=items)
-        .filter(lot__voided_by__isnull=True)
-        .select_related("lot__item")
-        .order_by(F("lot__expiry_date").asc(nulls_last=True), "lot__received_on", "lot_id")
-    )
-    usable_ids = set(
-        Balance.objects.filter(
-            usable_lot(today, prefix="lot__"), location=location, lot__item__in=items
-        ).values_list("pk", flat=True)
-    )
-    by_item: dict[int, list[Balance]] = defaultdict(list)
-    for b in balances:
-        b.usable = b.pk in usable_ids
-        by_item[b.lot.item_id].append(b)
-    for rows in by_item.values():
-        rows.sort(key=lambda b: not b.usable)
-    return by_item
-
-
 def _attach_lots(uses: list[PlannedUse], location: Location, today: date) -> None:
-    by_item = lots_at([u.item for u in uses], location, today)
+    by_item = lots_to_pick(location, today, items=[u.item for u in uses])
     for u in uses:
         u.lots = by_item.get(u.item.pk, [])
-        left = u.quantity
-        for b in u.lots:
-            if left <= 0 or not b.usable:
-                break
-            take = min(left, b.quantity)
-            u.preview.append((b, take))
-            left -= take
+        u.preview, _ = first_expiry_first(u.lots, u.quantity)
 
 
 # What a plan needs -------------------------------------------------------------------------

@@ -109,22 +109,23 @@ def dispatch_for_key(key: str) -> Dispatch | None:
     return Dispatch.objects.filter(key=key).first() if key else None
 
 
-def lots_to_pick(location: Location | None, today: date) -> dict[int, list[Balance]]:
-    """{item id: balances} of every product variant with stock at `location`: usable lots
-    first, in the order the ledger draws them (earliest expiry, lots without expiry last, then
-    the earliest received), then the expired and quarantined ones. Each balance says whether
-    it is `usable` (`Lot.is_usable`, the ledger's one rule). One query."""
+def lots_to_pick(location: Location | None, today: date, *, items=None) -> dict[int, list[Balance]]:
+    """{item id: balances} with stock at `location` (of `items`, or of every product variant):
+    usable lots first, in the order the ledger draws them (earliest expiry, lots without expiry
+    last, then the earliest received), then the expired and quarantined ones. Each balance says
+    whether it is `usable` (`Lot.is_usable`, the ledger's one rule). One query. The dispatch
+    form's and a batch stage's lot pickers both read it."""
     if location is None:
         return {}
-    balances = (
-        Balance.objects.filter(
-            location=location,
-            quantity__gt=0,
-            lot__item__kind=ItemKind.VARIANT,
-            lot__voided_by__isnull=True,
-        )
-        .select_related("lot__item")
-        .order_by(F("lot__expiry_date").asc(nulls_last=True), "lot__received_on", "lot_id")
+    balances = Balance.objects.filter(
+        location=location, quantity__gt=0, lot__voided_by__isnull=True
+    )
+    if items is None:
+        balances = balances.filter(lot__item__kind=ItemKind.VARIANT)
+    else:
+        balances = balances.filter(lot__item__in=items)
+    balances = balances.select_related("lot__item").order_by(
+        F("lot__expiry_date").asc(nulls_last=True), "lot__received_on", "lot_id"
     )
     by_item: dict[int, list[Balance]] = defaultdict(list)
     for b in balances:
